@@ -1,0 +1,59 @@
+/*
+ * The lazy blob cache of one registry: a distribution storage root
+ * (ROOT/docker/registry/v2/blobs/sha256/XX/HEX/data) filled on first read.
+ *
+ * A blob is downloaded once, by a background thread, into ROOT/partial/HEX while any number
+ * of readers read the bytes that have arrived. It is hashed as it arrives and renamed into the
+ * store only when its digest matches; the read that reaches the end waits for that verdict, so a
+ * corrupt blob gives the reader EIO and leaves nothing behind. An interrupted download keeps its
+ * partial file and resumes from there (Range) the next time.
+ *
+ * The cache knows digests and files only: it reaches the network through a fetch callback.
+ */
+#ifndef REGISTRYFS_BLOBCACHE_H
+#define REGISTRYFS_BLOBCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+
+struct blobcache;
+struct blob_reader;
+
+typedef int (*blobcache_sink_fn)(const void *data, size_t len, void *sink_ctx);
+/* Streams the blob from `offset` into sink; 0 when the body ended, else -errno. */
+typedef int (*blobcache_fetch_fn)(void *arg, uint64_t offset, blobcache_sink_fn sink,
+                                  void *sink_ctx);
+
+struct blob_source {
+    blobcache_fetch_fn fetch;
+    void *arg;
+    void (*free_arg)(void *arg); /* the cache owns arg once it is handed over */
+};
+
+int blobcache_new(const char *root, struct blobcache **out);
+/* Waits for running downloads to finish or fail. */
+void blobcache_free(struct blobcache *bc);
+const char *blobcache_root(const struct blobcache *bc);
+
+int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
+bool blobcache_has(const struct blobcache *bc, const char *hex);
+
+/* Small blobs (manifests) held whole: stored after verifying hex, read back whole. */
+int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data, size_t len);
+int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, struct buf *out);
+
+/*
+ * Opens a reader of blob `hex` of `size` bytes. When it is not cached, starts (or joins) its
+ * download from `src`. The cache takes ownership of src->arg in every case.
+ */
+int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
+                   const struct blob_source *src, struct blob_reader **out);
+/* Blocks until the requested bytes have arrived (and, for the last ones, are verified). */
+ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t off);
+void blobcache_close(struct blob_reader *r);
+
+#endif

@@ -1,0 +1,47 @@
+/* State shared by the files of cache/. */
+#ifndef REGISTRYFS_BLOBCACHE_INTERNAL_H
+#define REGISTRYFS_BLOBCACHE_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "cache/blobcache.h"
+#include "common/fsutil.h"
+#include "common/sha256.h"
+
+enum download_state { DL_RUNNING, DL_DONE, DL_FAILED };
+
+/* One download of one blob, shared by every reader that opened it meanwhile. */
+struct download {
+    struct blobcache *bc;
+    char hex[SHA256_HEX_LEN + 1];
+    uint64_t size;
+    struct blob_source src;
+    int fd; /* the partial file; after a successful rename it is the stored blob */
+    struct sha256 hash;
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint64_t arrived; /* bytes written to fd, all hashed */
+    enum download_state state;
+    int error;
+    int refs; /* readers + the download thread */
+    struct download *next;
+};
+
+struct blobcache {
+    char root[PATH_MAX];
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    struct download *active; /* running downloads, by hex */
+    int running;
+};
+
+int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
+int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char *hex);
+int download_start(struct blobcache *bc, const char *hex, uint64_t size,
+                   const struct blob_source *src, struct download **out);
+void download_put(struct download *dl);
+
+#endif

@@ -1,0 +1,176 @@
+/* Readers of cached or downloading blobs. */
+#include "cache/blobcache_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+struct blob_reader {
+    int fd;                /* the stored blob, when it was cached at open */
+    struct download *dl;   /* the download, when it was not */
+    uint64_t size;
+};
+
+int blobcache_new(const char *root, struct blobcache **out)
+{
+    struct blobcache *bc = calloc(1, sizeof(*bc));
+    if (!bc)
+        return -ENOMEM;
+    if (snprintf(bc->root, sizeof(bc->root), "%s", root) >= (int)sizeof(bc->root)) {
+        free(bc);
+        return -ENAMETOOLONG;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/partial", root);
+    int rc = mkdir_p(path, 0700);
+    if (!rc) {
+        snprintf(path, sizeof(path), "%s/docker/registry/v2/blobs/sha256", root);
+        rc = mkdir_p(path, 0755);
+    }
+    if (rc) {
+        log_error("cache: cannot create %s: %s", path, strerror(-rc));
+        free(bc);
+        return rc;
+    }
+    pthread_mutex_init(&bc->lock, NULL);
+    pthread_cond_init(&bc->idle, NULL);
+    *out = bc;
+    return 0;
+}
+
+void blobcache_free(struct blobcache *bc)
+{
+    if (!bc)
+        return;
+    pthread_mutex_lock(&bc->lock);
+    while (bc->running)
+        pthread_cond_wait(&bc->idle, &bc->lock);
+    pthread_mutex_unlock(&bc->lock);
+    pthread_mutex_destroy(&bc->lock);
+    pthread_cond_destroy(&bc->idle);
+    free(bc);
+}
+
+/* A stored blob whose size disagrees with its descriptor is damaged (or a different blob). */
+static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
+{
+    char path[PATH_MAX];
+    if (blobcache_data_path(bc, hex, path, sizeof(path)))
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == size)
+        return fd;
+    log_warn("cache: %s has %lld bytes, expected %llu; fetching it again", path,
+             (long long)st.st_size, (unsigned long long)size);
+    close(fd);
+    unlink(path);
+    return -1;
+}
+
+int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
+                   const struct blob_source *src, struct blob_reader **out)
+{
+    struct blob_source source = *src;
+    struct blob_reader *r = calloc(1, sizeof(*r));
+    if (!r) {
+        if (source.free_arg)
+            source.free_arg(source.arg);
+        return -ENOMEM;
+    }
+    r->fd = -1;
+    r->size = size;
+
+    int rc = 0;
+    pthread_mutex_lock(&bc->lock);
+    struct download *dl = bc->active;
+    while (dl && strcmp(dl->hex, hex) != 0)
+        dl = dl->next;
+    if (dl) {
+        pthread_mutex_lock(&dl->lock);
+        dl->refs++;
+        pthread_mutex_unlock(&dl->lock);
+        r->dl = dl;
+    } else if ((r->fd = open_stored(bc, hex, size)) < 0) {
+        rc = download_start(bc, hex, size, &source, &r->dl);
+        source.free_arg = NULL; /* download_start owns it now, even on failure */
+    }
+    pthread_mutex_unlock(&bc->lock);
+    if (source.free_arg)
+        source.free_arg(source.arg);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/*
+ * Waits until [off, off+len) has arrived. The final bytes of the blob are held back until the
+ * digest is verified, so the reader that would see EOF sees EIO instead when it is wrong.
+ */
+static int wait_for_bytes(struct download *dl, uint64_t end)
+{
+    int rc = 0;
+    pthread_mutex_lock(&dl->lock);
+    for (;;) {
+        if (dl->state == DL_FAILED) {
+            rc = dl->error ? dl->error : -EIO;
+            break;
+        }
+        if (dl->state == DL_DONE)
+            break;
+        if (end < dl->size && dl->arrived >= end)
+            break;
+        pthread_cond_wait(&dl->changed, &dl->lock);
+    }
+    pthread_mutex_unlock(&dl->lock);
+    return rc == -ENOENT || rc == -EACCES ? rc : (rc ? -EIO : 0);
+}
+
+ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t off)
+{
+    if (off >= r->size)
+        return 0;
+    if (len > r->size - off)
+        len = (size_t)(r->size - off);
+    int fd = r->fd;
+    if (r->dl) {
+        int rc = wait_for_bytes(r->dl, off + len);
+        if (rc)
+            return rc;
+        fd = r->dl->fd;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+void blobcache_close(struct blob_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->dl)
+        download_put(r->dl);
+    free(r);
+}

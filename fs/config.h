@@ -1,0 +1,25 @@
+/* Mount-wide settings from the command line. */
+#ifndef REGISTRYFS_CONFIG_H
+#define REGISTRYFS_CONFIG_H
+
+#include <stdbool.h>
+
+struct rfs_config {
+    char *registry;   /* NULL in root mode */
+    char *mountpoint;
+    char *cache_dir;
+    char *log_file;
+    int ttl;          /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
+    bool rw;
+    bool debug;
+    bool foreground;
+    bool tls_verify;
+    char *authfile;
+    char *cert_dir;
+    bool platform_set;
+    char os[32];
+    char arch[32];
+    char variant[32];
+};
+
+#endif

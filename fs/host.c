@@ -1,0 +1,317 @@
+#include "fs/host.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "fs/image_view.h"
+
+struct tag_ref {
+    char digest[DIGEST_STR_LEN + 1];
+    time_t fetched_at;
+};
+
+static void free_cached_list(void *p)
+{
+    struct cached_list *cl = p;
+    strlist_free(&cl->items);
+    free(cl);
+}
+
+int host_new(const char *address, const struct rfs_config *cfg, struct host **out)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->cfg = cfg;
+    struct registry_options opt = {
+        .address = address,
+        .tls_verify = cfg->tls_verify,
+        .cert_dir = cfg->cert_dir,
+        .authfile = cfg->authfile,
+    };
+    int rc = registry_new(&opt, &h->reg);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    snprintf(h->name, sizeof(h->name), "%s", registry_addr(h->reg)->hostport);
+    char root[PATH_MAX];
+    if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))
+        rc = -ENAMETOOLONG;
+    else
+        rc = blobcache_new(root, &h->blobs);
+    if (rc) {
+        registry_free(h->reg);
+        free(h);
+        return rc;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    strmap_init(&h->tags);
+    strmap_init(&h->tag_refs);
+    strmap_init(&h->views);
+    *out = h;
+    return 0;
+}
+
+void host_free(struct host *h)
+{
+    if (!h)
+        return;
+    blobcache_free(h->blobs);
+    registry_free(h->reg);
+    strlist_free(&h->catalog.items);
+    strmap_clear(&h->tags, free_cached_list);
+    strmap_clear(&h->tag_refs, free);
+    strmap_clear(&h->views, image_view_put_void);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+static bool is_fresh(const struct host *h, time_t fetched_at)
+{
+    return time(NULL) - fetched_at < h->cfg->ttl;
+}
+
+/*
+ * Brings a cached list up to date. The request runs unlocked (two threads may both fetch; the
+ * later answer wins, which is harmless). A failure keeps a stale list when there is one.
+ */
+typedef int (*list_fetch_fn)(struct registry *r, const char *arg, struct strlist *out);
+
+static int fetch_catalog(struct registry *r, const char *unused, struct strlist *out)
+{
+    (void)unused;
+    return registry_catalog(r, out);
+}
+
+static int refresh_list(struct host *h, struct cached_list *cl, list_fetch_fn fetch,
+                        const char *arg)
+{
+    pthread_mutex_lock(&h->lock);
+    bool fresh = cl->valid && is_fresh(h, cl->fetched_at);
+    int status = cl->status;
+    pthread_mutex_unlock(&h->lock);
+    if (fresh)
+        return status;
+
+    struct strlist items = STRLIST_INIT;
+    int rc = fetch(h->reg, arg, &items);
+    strlist_sort_unique(&items);
+    pthread_mutex_lock(&h->lock);
+    bool keep_stale = rc && rc != -ENOENT && rc != -ENOTSUP && cl->valid && cl->status == 0;
+    if (keep_stale) {
+        log_warn("%s: refresh of %s failed (%s); serving the cached answer", h->name,
+                 arg ? arg : "catalog", strerror(-rc));
+        rc = 0;
+    } else {
+        strlist_free(&cl->items);
+        cl->items = items;
+        items = (struct strlist)STRLIST_INIT;
+        cl->status = rc;
+        cl->valid = true;
+    }
+    /* Transient failures are not remembered, so the next access asks again. */
+    if (rc == 0 || rc == -ENOENT || rc == -ENOTSUP || keep_stale)
+        cl->fetched_at = time(NULL);
+    else
+        cl->valid = false;
+    pthread_mutex_unlock(&h->lock);
+    strlist_free(&items);
+    return rc;
+}
+
+static int refresh_catalog(struct host *h)
+{
+    return refresh_list(h, &h->catalog, fetch_catalog, NULL);
+}
+
+static struct cached_list *tag_list_of(struct host *h, const char *repo)
+{
+    pthread_mutex_lock(&h->lock);
+    struct cached_list *cl = strmap_get(&h->tags, repo);
+    if (!cl && (cl = calloc(1, sizeof(*cl))) && strmap_put(&h->tags, repo, cl, NULL)) {
+        free(cl);
+        cl = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return cl;
+}
+
+static int refresh_tags(struct host *h, const char *repo, struct cached_list **out)
+{
+    struct cached_list *cl = tag_list_of(h, repo);
+    if (!cl)
+        return -ENOMEM;
+    *out = cl;
+    return refresh_list(h, cl, registry_tags, repo);
+}
+
+/* First index whose item is >= key in a sorted list. */
+static size_t lower_bound(const struct strlist *l, const char *key)
+{
+    size_t lo = 0, hi = l->len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(l->items[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int catalog_flags_locked(const struct host *h, const char *path)
+{
+    const struct strlist *cat = &h->catalog.items;
+    if (!*path)
+        return DIR_IS_NAMESPACE;
+    int flags = strlist_contains_sorted(cat, path) ? DIR_IS_REPO : 0;
+    char prefix[REF_NAME_MAX + 2];
+    snprintf(prefix, sizeof(prefix), "%s/", path);
+    size_t i = lower_bound(cat, prefix);
+    if (i < cat->len && strncmp(cat->items[i], prefix, strlen(prefix)) == 0)
+        flags |= DIR_IS_NAMESPACE;
+    return flags;
+}
+
+int host_dir_flags(struct host *h, const char *path)
+{
+    int rc = refresh_catalog(h);
+    if (rc == -ENOTSUP) {
+        /* No catalog (Docker Hub, GHCR): any valid name may be a namespace; a repository is
+         * one whose tag list answers. */
+        if (!*path)
+            return DIR_IS_NAMESPACE;
+        struct cached_list *cl;
+        rc = refresh_tags(h, path, &cl);
+        if (rc == 0)
+            return DIR_IS_REPO | DIR_IS_NAMESPACE;
+        return rc == -ENOENT ? DIR_IS_NAMESPACE : rc;
+    }
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&h->lock);
+    int flags = catalog_flags_locked(h, path);
+    pthread_mutex_unlock(&h->lock);
+    return flags;
+}
+
+int host_dir_children(struct host *h, const char *path, struct strlist *out)
+{
+    int rc = refresh_catalog(h);
+    if (rc == -ENOTSUP)
+        return 0;
+    if (rc)
+        return rc;
+    char prefix[REF_NAME_MAX + 2];
+    size_t plen = *path ? (size_t)snprintf(prefix, sizeof(prefix), "%s/", path) : 0;
+    if (!*path)
+        prefix[0] = '\0';
+    pthread_mutex_lock(&h->lock);
+    const struct strlist *cat = &h->catalog.items;
+    for (size_t i = lower_bound(cat, prefix); i < cat->len && rc == 0; i++) {
+        const char *item = cat->items[i];
+        if (strncmp(item, prefix, plen) != 0)
+            break;
+        const char *rest = item + plen;
+        rc = strlist_push_n(out, rest, strcspn(rest, "/"));
+    }
+    pthread_mutex_unlock(&h->lock);
+    strlist_sort_unique(out);
+    return rc;
+}
+
+int host_tags(struct host *h, const char *repo, struct strlist *out)
+{
+    struct cached_list *cl;
+    int rc = refresh_tags(h, repo, &cl);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < cl->items.len && rc == 0; i++)
+        rc = strlist_push(out, cl->items.items[i]);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int host_has_tag(struct host *h, const char *repo, const char *tag)
+{
+    struct cached_list *cl;
+    int rc = refresh_tags(h, repo, &cl);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&h->lock);
+    bool found = strlist_contains_sorted(&cl->items, tag);
+    pthread_mutex_unlock(&h->lock);
+    return found ? 0 : -ENOENT;
+}
+
+static int store_manifest(struct host *h, const char *digest, const struct buf *body)
+{
+    int rc = blobcache_put_small(h->blobs, digest + strlen(DIGEST_PREFIX), body->data, body->len);
+    if (rc)
+        log_warn("%s: cannot cache manifest %s: %s", h->name, digest, strerror(-rc));
+    return rc;
+}
+
+int host_resolve_tag(struct host *h, const char *repo, const char *tag,
+                     char digest[DIGEST_STR_LEN + 1])
+{
+    char key[REF_NAME_MAX + REF_TAG_MAX + 2];
+    snprintf(key, sizeof(key), "%s:%s", repo, tag);
+    pthread_mutex_lock(&h->lock);
+    struct tag_ref *ref = strmap_get(&h->tag_refs, key);
+    if (ref && is_fresh(h, ref->fetched_at)) {
+        memcpy(digest, ref->digest, DIGEST_STR_LEN + 1);
+        pthread_mutex_unlock(&h->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+
+    struct buf body;
+    char media_type[MEDIA_TYPE_MAX];
+    buf_init(&body, MANIFEST_MAX_BYTES);
+    int rc = registry_get_manifest(h->reg, repo, tag, &body, media_type, digest);
+    if (rc == 0)
+        store_manifest(h, digest, &body);
+    buf_free(&body);
+
+    pthread_mutex_lock(&h->lock);
+    ref = strmap_get(&h->tag_refs, key);
+    if (rc == 0) {
+        if (!ref && (ref = calloc(1, sizeof(*ref))) && strmap_put(&h->tag_refs, key, ref, NULL)) {
+            free(ref);
+            ref = NULL;
+        }
+        if (ref) {
+            memcpy(ref->digest, digest, DIGEST_STR_LEN + 1);
+            ref->fetched_at = time(NULL);
+        }
+    } else if (ref && rc != -ENOENT && rc != -EACCES) {
+        log_warn("%s: cannot refresh %s (%s); serving the cached digest", h->name, key,
+                 strerror(-rc));
+        memcpy(digest, ref->digest, DIGEST_STR_LEN + 1);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out)
+{
+    const char *hex = digest + strlen(DIGEST_PREFIX);
+    if (blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0)
+        return 0;
+    char media_type[MEDIA_TYPE_MAX];
+    char actual[DIGEST_STR_LEN + 1];
+    buf_reset(out);
+    out->limit = MANIFEST_MAX_BYTES;
+    int rc = registry_get_manifest(h->reg, repo, digest, out, media_type, actual);
+    if (rc == 0)
+        store_manifest(h, digest, out);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * One registry as the filesystem sees it: its transport, its blob cache, and the TTL caches of
+ * its catalog, tag lists and tag→digest answers. Within the TTL nothing here makes a request;
+ * after it, a failed refresh keeps serving the stale answer (with a log line) so cached images
+ * stay readable while the registry is away.
+ */
+#ifndef REGISTRYFS_HOST_H
+#define REGISTRYFS_HOST_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "cache/blobcache.h"
+#include "common/strlist.h"
+#include "common/strmap.h"
+#include "fs/config.h"
+#include "transport/registry.h"
+
+#define DIR_IS_REPO 1
+#define DIR_IS_NAMESPACE 2
+
+struct cached_list {
+    struct strlist items; /* sorted */
+    time_t fetched_at;
+    int status; /* 0, or the -errno of the last answer */
+    bool valid;
+};
+
+struct host {
+    char name[REF_HOST_MAX + 8]; /* HOST[:PORT], the directory name */
+    const struct rfs_config *cfg;
+    struct registry *reg;
+    struct blobcache *blobs;
+
+    pthread_mutex_t lock;
+    struct cached_list catalog;
+    struct strmap tags;     /* repo → struct cached_list * */
+    struct strmap tag_refs; /* "repo:tag" → struct tag_ref * */
+    struct strmap views;    /* view key → struct image_view * */
+};
+
+int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
+void host_free(struct host *h);
+
+/* DIR_IS_REPO | DIR_IS_NAMESPACE for a namespace path ("" is the registry root), 0 if none. */
+int host_dir_flags(struct host *h, const char *path);
+/* The next path components below `path` (repositories and namespaces), sorted. */
+int host_dir_children(struct host *h, const char *path, struct strlist *out);
+/* A copy of the repository's tags. -ENOENT when it does not exist. */
+int host_tags(struct host *h, const char *repo, struct strlist *out);
+int host_has_tag(struct host *h, const char *repo, const char *tag);
+/* The digest a tag points at, fetching (and caching) its manifest when the answer is stale. */
+int host_resolve_tag(struct host *h, const char *repo, const char *tag,
+                     char digest[DIGEST_STR_LEN + 1]);
+/* A manifest by digest: from the blob store, else from the registry (then stored). */
+int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out);
+
+#endif

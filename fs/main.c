@@ -1,0 +1,261 @@
+/* registryfs: mount container-image registries as skopeo dir: directories. */
+#include <errno.h>
+#include <fuse.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "fs/ops.h"
+#include "fs/rfs.h"
+#include "transport/registry.h"
+
+#define DEFAULT_TTL 30
+
+enum { KEY_RW, KEY_RO, KEY_DEBUG, KEY_FOREGROUND, KEY_HELP, KEY_VERSION };
+
+struct cli {
+    struct rfs_config *cfg;
+    char *platform;
+    char *tls_verify;
+    char *positional[2];
+    int n_positional;
+    bool help;
+    bool version;
+};
+
+#define CFG_OPT(templ, field) {templ, offsetof(struct rfs_config, field), 0}
+
+static const struct fuse_opt cfg_specs[] = {
+    CFG_OPT("cache_dir=%s", cache_dir), CFG_OPT("log_file=%s", log_file),
+    CFG_OPT("ttl=%d", ttl),             CFG_OPT("authfile=%s", authfile),
+    CFG_OPT("cert_dir=%s", cert_dir),   FUSE_OPT_END,
+};
+
+#define CLI_OPT(templ, field) {templ, offsetof(struct cli, field), 0}
+
+static const struct fuse_opt cli_specs[] = {
+    CLI_OPT("platform=%s", platform),
+    CLI_OPT("tls_verify=%s", tls_verify),
+    FUSE_OPT_KEY("rw", KEY_RW),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: registryfs [-f] [-d] [-o OPT[,OPT...]] REGISTRY MOUNTPOINT\n"
+            "       registryfs [-f] [-d] [-o OPT[,OPT...]] MOUNTPOINT\n"
+            "\n"
+            "Mounts a container-image registry (or, without REGISTRY, a root whose entries are\n"
+            "registry hosts) as skopeo dir: directories: REPO/TAG/{version,manifest.json,HEX...}.\n"
+            "REGISTRY is [http://|https://]HOST[:PORT] (https when no scheme).\n"
+            "\n"
+            "  -f                     stay in the foreground\n"
+            "  -d                     log one line per HTTP request (never credentials)\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          print the version\n"
+            "  -o cache_dir=DIR       blob cache (default $XDG_CACHE_HOME/registryfs or\n"
+            "                         ~/.cache/registryfs)\n"
+            "  -o platform=OS/ARCH[/VARIANT]  show only that instance of multi-arch images\n"
+            "  -o ttl=SECONDS         freshness of tags and listings (default %d)\n"
+            "  -o log_file=FILE       log there (default: stderr with -f, else syslog)\n"
+            "  -o tls_verify=false    do not verify TLS certificates\n"
+            "  -o authfile=FILE       registry credentials (containers auth.json format)\n"
+            "  -o cert_dir=DIR        CA certificates and client keys (certs.d layout)\n"
+            "  -o rw                  writable mount (push, retag, delete)\n"
+            "  and the usual FUSE options (allow_other, ...).\n",
+            DEFAULT_TTL);
+}
+
+static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
+{
+    (void)out;
+    struct cli *cli = data;
+    switch (key) {
+    case KEY_RW:
+        cli->cfg->rw = true;
+        return 0;
+    case KEY_RO:
+        cli->cfg->rw = false;
+        return 0;
+    case KEY_DEBUG:
+        cli->cfg->debug = true;
+        return 0;
+    case KEY_FOREGROUND:
+        cli->cfg->foreground = true;
+        return 1;
+    case KEY_HELP:
+        cli->help = true;
+        return 0;
+    case KEY_VERSION:
+        cli->version = true;
+        return 0;
+    case FUSE_OPT_KEY_NONOPT:
+        if (cli->n_positional == 2) {
+            fprintf(stderr, "registryfs: unexpected argument '%s'\n", arg);
+            return -1;
+        }
+        cli->positional[cli->n_positional++] = strdup(arg);
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static int parse_platform(const char *text, struct rfs_config *cfg)
+{
+    char copy[128];
+    if (snprintf(copy, sizeof(copy), "%s", text) >= (int)sizeof(copy))
+        return -1;
+    char *save = NULL;
+    char *os = strtok_r(copy, "/", &save);
+    char *arch = strtok_r(NULL, "/", &save);
+    char *variant = strtok_r(NULL, "/", &save);
+    if (!os || !arch || strtok_r(NULL, "/", &save) || strlen(os) >= sizeof(cfg->os) ||
+        strlen(arch) >= sizeof(cfg->arch) || (variant && strlen(variant) >= sizeof(cfg->variant)))
+        return -1;
+    snprintf(cfg->os, sizeof(cfg->os), "%s", os);
+    snprintf(cfg->arch, sizeof(cfg->arch), "%s", arch);
+    snprintf(cfg->variant, sizeof(cfg->variant), "%s", variant ? variant : "");
+    cfg->platform_set = true;
+    return 0;
+}
+
+/* The daemon changes directory to /, so the cache path must be absolute. */
+static int prepare_cache_dir(struct rfs_config *cfg)
+{
+    char path[PATH_MAX];
+    if (cfg->cache_dir) {
+        snprintf(path, sizeof(path), "%s", cfg->cache_dir);
+    } else {
+        const char *xdg = getenv("XDG_CACHE_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && *xdg)
+            snprintf(path, sizeof(path), "%s/registryfs", xdg);
+        else
+            snprintf(path, sizeof(path), "%s/.cache/registryfs", home && *home ? home : "/tmp");
+    }
+    char resolved[PATH_MAX];
+    int rc = mkdir_p(path, 0755);
+    if (rc || !realpath(path, resolved)) {
+        fprintf(stderr, "registryfs: cannot use cache directory %s: %s\n", path,
+                strerror(rc ? -rc : errno));
+        return -1;
+    }
+    free(cfg->cache_dir);
+    cfg->cache_dir = strdup(resolved);
+    return 0;
+}
+
+static int parse_command_line(struct fuse_args *args, struct cli *cli)
+{
+    struct rfs_config *cfg = cli->cfg;
+    if (fuse_opt_parse(args, cfg, cfg_specs, NULL) ||
+        fuse_opt_parse(args, cli, cli_specs, process_arg))
+        return -1;
+    if (cli->help || cli->version)
+        return 0;
+    if (cli->n_positional == 0) {
+        usage(stderr);
+        return -1;
+    }
+    if (cli->n_positional == 2) {
+        cfg->registry = cli->positional[0];
+        cfg->mountpoint = cli->positional[1];
+    } else {
+        cfg->mountpoint = cli->positional[0];
+    }
+    if (cli->platform && parse_platform(cli->platform, cfg)) {
+        fprintf(stderr, "registryfs: platform must be OS/ARCH[/VARIANT], not '%s'\n",
+                cli->platform);
+        return -1;
+    }
+    if (cli->tls_verify)
+        cfg->tls_verify = strcmp(cli->tls_verify, "false") != 0 && strcmp(cli->tls_verify, "0");
+    if (cfg->ttl < 0) {
+        fprintf(stderr, "registryfs: ttl must be >= 0\n");
+        return -1;
+    }
+    return prepare_cache_dir(cfg);
+}
+
+/* Connect before mounting, so a wrong address or a dead registry is an error on the terminal
+ * and a non-zero exit, not an empty mount. */
+static int connect_single(struct rfs *fs)
+{
+    int rc = host_new(fs->cfg.registry, &fs->cfg, &fs->single);
+    if (rc) {
+        fprintf(stderr, "registryfs: %s: %s\n", fs->cfg.registry,
+                rc == -EINVAL ? "not a registry address ([http://|https://]HOST[:PORT])"
+                              : strerror(-rc));
+        return -1;
+    }
+    rc = registry_ping(fs->single->reg);
+    if (rc) {
+        fprintf(stderr, "registryfs: %s does not answer as a registry: %s\n", fs->cfg.registry,
+                strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    static struct rfs fs;
+    struct cli cli = {.cfg = &fs.cfg};
+    fs.cfg.ttl = DEFAULT_TTL;
+    fs.cfg.tls_verify = true;
+    pthread_mutex_init(&fs.lock, NULL);
+    strmap_init(&fs.hosts);
+
+    int status = 1;
+    if (parse_command_line(&args, &cli))
+        goto out;
+    if (cli.help) {
+        usage(stdout);
+        status = 0;
+        goto out;
+    }
+    if (cli.version) {
+        printf("registryfs %s\n", REGISTRYFS_VERSION);
+        status = 0;
+        goto out;
+    }
+    if (log_init(fs.cfg.debug, fs.cfg.log_file)) {
+        fprintf(stderr, "registryfs: cannot open log file %s: %s\n", fs.cfg.log_file,
+                strerror(errno));
+        goto out;
+    }
+    if (transport_global_init()) {
+        fprintf(stderr, "registryfs: cannot initialise libcurl\n");
+        goto out;
+    }
+    if (fs.cfg.registry && connect_single(&fs))
+        goto out;
+
+    char fsname[REF_HOST_MAX + 64];
+    snprintf(fsname, sizeof(fsname), "-ofsname=registryfs:%s,subtype=registryfs",
+             fs.single ? fs.single->name : "root");
+    fuse_opt_add_arg(&args, fsname);
+    if (!fs.cfg.rw)
+        fuse_opt_add_arg(&args, "-oro");
+    fuse_opt_add_arg(&args, fs.cfg.mountpoint);
+    status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
+out:
+    rfs_free_hosts(&fs);
+    fuse_opt_free_args(&args);
+    return status;
+}

@@ -1,0 +1,269 @@
+#include "fs/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fs/file_handle.h"
+#include "fs/resolve.h"
+
+static struct rfs *current_fs(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+static void fill_dir_stat(const struct rfs *fs, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFDIR | (fs->cfg.rw ? 0755 : 0555);
+    st->st_nlink = 2;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_size = 4096;
+}
+
+static void fill_file_stat(const struct rfs *fs, const struct view_entry *e, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFREG | (fs->cfg.rw ? 0644 : 0444);
+    st->st_nlink = 1;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_size = (off_t)e->size;
+    st->st_blksize = 1 << 20;
+    st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
+    st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = e->mtime;
+}
+
+static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct rfs *fs = current_fs();
+    struct node n;
+    int rc = resolve_path(fs, path, false, &n);
+    if (rc)
+        return rc;
+    if (n.kind == NODE_FILE)
+        fill_file_stat(fs, n.entry, st);
+    else
+        fill_dir_stat(fs, st);
+    node_release(&n);
+    return 0;
+}
+
+/* A listing is built once at opendir, so readdir can hand out real, stable offsets (which
+ * keeps READDIRPLUS attributes: no LOOKUP per entry). */
+struct listing {
+    size_t n;
+    size_t cap;
+    struct listing_entry {
+        char *name;
+        struct stat st;
+    } *items;
+};
+
+static int listing_add(struct listing *l, const char *name, const struct stat *st)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        struct listing_entry *items = realloc(l->items, cap * sizeof(*items));
+        if (!items)
+            return -ENOMEM;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n].name = strdup(name);
+    if (!l->items[l->n].name)
+        return -ENOMEM;
+    l->items[l->n++].st = *st;
+    return 0;
+}
+
+static void listing_free(struct listing *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].name);
+    free(l->items);
+    free(l);
+}
+
+static int add_dir_names(struct rfs *fs, struct listing *l, const struct strlist *names)
+{
+    struct stat st;
+    fill_dir_stat(fs, &st);
+    int rc = 0;
+    for (size_t i = 0; i < names->len && rc == 0; i++)
+        rc = listing_add(l, names->items[i], &st);
+    return rc;
+}
+
+static int list_node(struct rfs *fs, struct node *n, struct listing *l)
+{
+    struct strlist names = STRLIST_INIT;
+    int rc = 0;
+    switch (n->kind) {
+    case NODE_HOSTS:
+        rc = rfs_host_names(fs, &names);
+        break;
+    case NODE_DIR:
+        rc = host_dir_children(n->host, n->dir, &names);
+        if (rc == 0 && (n->dir_flags & DIR_IS_REPO)) {
+            rc = host_tags(n->host, n->dir, &names);
+            if (rc == -ENOENT)
+                rc = 0;
+        }
+        strlist_sort_unique(&names); /* a tag named like a sub-namespace is listed once */
+        break;
+    case NODE_IMAGE:
+        for (size_t i = 0; i < n->view->n_entries && rc == 0; i++) {
+            struct stat st;
+            fill_file_stat(fs, &n->view->entries[i], &st);
+            rc = listing_add(l, n->view->entries[i].name, &st);
+        }
+        break;
+    case NODE_FILE:
+        rc = -ENOTDIR;
+        break;
+    }
+    if (rc == 0)
+        rc = add_dir_names(fs, l, &names);
+    strlist_free(&names);
+    return rc;
+}
+
+static int rfs_opendir(const char *path, struct fuse_file_info *fi)
+{
+    struct rfs *fs = current_fs();
+    struct node n;
+    int rc = resolve_path(fs, path, true, &n);
+    if (rc)
+        return rc;
+    struct listing *l = calloc(1, sizeof(*l));
+    struct stat self;
+    fill_dir_stat(fs, &self);
+    rc = l ? 0 : -ENOMEM;
+    if (!rc)
+        rc = listing_add(l, ".", &self);
+    if (!rc)
+        rc = listing_add(l, "..", &self);
+    if (!rc)
+        rc = list_node(fs, &n, l);
+    node_release(&n);
+    if (rc) {
+        listing_free(l);
+        return rc;
+    }
+    fi->fh = (uintptr_t)l;
+    fi->cache_readdir = 1;
+    return 0;
+}
+
+static int rfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    (void)path;
+    (void)flags;
+    struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+    for (size_t i = (size_t)offset; i < l->n; i++)
+        if (filler(buf, l->items[i].name, &l->items[i].st, (off_t)(i + 1), FUSE_FILL_DIR_PLUS))
+            break;
+    return 0;
+}
+
+static int rfs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    listing_free((struct listing *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+static int rfs_open(const char *path, struct fuse_file_info *fi)
+{
+    struct rfs *fs = current_fs();
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    struct node n;
+    int rc = resolve_path(fs, path, true, &n);
+    if (rc)
+        return rc;
+    if (n.kind != NODE_FILE) {
+        node_release(&n);
+        return -EISDIR;
+    }
+    struct file_handle *fh;
+    rc = file_handle_open(&n, &fh);
+    if (rc == 0) {
+        fi->fh = (uintptr_t)fh;
+        /* Everything but a tag's manifest.json is named by its digest and never changes, so
+         * the kernel may keep its pages across opens. */
+        fi->keep_cache = n.entry->kind != VE_MANIFEST;
+    }
+    node_release(&n);
+    return rc;
+}
+
+static int rfs_read(const char *path, char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)path;
+    return (int)file_handle_read((struct file_handle *)(uintptr_t)fi->fh, buf, size,
+                                 (uint64_t)off);
+}
+
+static int rfs_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    file_handle_close((struct file_handle *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+static int rfs_statfs(const char *path, struct statvfs *st)
+{
+    (void)path;
+    memset(st, 0, sizeof(*st));
+    st->f_bsize = 1 << 20;
+    st->f_frsize = 4096;
+    st->f_namemax = 255;
+    return 0;
+}
+
+static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    struct rfs *fs = current_fs();
+    if (!fs->cfg.foreground && !fs->cfg.log_file)
+        log_use_syslog();
+    /* Attributes change only when a tag moves, which we look at once per ttl anyway. */
+    cfg->entry_timeout = fs->cfg.ttl;
+    cfg->attr_timeout = fs->cfg.ttl;
+    cfg->negative_timeout = fs->cfg.rw ? 0 : 1;
+    cfg->kernel_cache = 0;
+    conn->max_readahead = 1 << 20;
+    log_info("mounted %s on %s", fs->single ? fs->single->name : "registry root",
+             fs->cfg.mountpoint);
+    return fs;
+}
+
+static void rfs_destroy(void *data)
+{
+    struct rfs *fs = data;
+    log_info("unmounting %s", fs->cfg.mountpoint);
+}
+
+const struct fuse_operations registryfs_ops = {
+    .init = rfs_init,
+    .destroy = rfs_destroy,
+    .getattr = rfs_getattr,
+    .opendir = rfs_opendir,
+    .readdir = rfs_readdir,
+    .releasedir = rfs_releasedir,
+    .open = rfs_open,
+    .read = rfs_read,
+    .release = rfs_release,
+    .statfs = rfs_statfs,
+};

@@ -1,0 +1,32 @@
+/* Path → what it names: a hosts list, a namespace/repository directory, an image, or a file. */
+#ifndef REGISTRYFS_RESOLVE_H
+#define REGISTRYFS_RESOLVE_H
+
+#include <stdbool.h>
+
+#include "fs/image_view.h"
+#include "fs/rfs.h"
+#include "transport/ref.h"
+
+enum node_kind { NODE_HOSTS, NODE_DIR, NODE_IMAGE, NODE_FILE };
+
+struct node {
+    enum node_kind kind;
+    struct host *host;
+    char dir[REF_NAME_MAX + 1]; /* NODE_DIR: namespace path, "" for the registry root */
+    int dir_flags;
+    char repo[REF_NAME_MAX + 1]; /* NODE_IMAGE, NODE_FILE */
+    char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2]; /* tag or sha256:<hex> */
+    struct image_view *view;                    /* NODE_FILE; NODE_IMAGE with want_view */
+    const struct view_entry *entry;             /* NODE_FILE */
+};
+
+/*
+ * Resolves an absolute path below the mount. want_view loads the image view for NODE_IMAGE
+ * (for listing it); files always load it. -ENOENT for names that do not exist or break the
+ * distribution grammar, -EIO/-EACCES from the registry.
+ */
+int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *out);
+void node_release(struct node *n);
+
+#endif

@@ -1,0 +1,79 @@
+#include "fs/rfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "transport/ref.h"
+
+int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
+{
+    if (!ref_valid_hostport(hostport) || !ref_looks_like_host(hostport))
+        return -ENOENT;
+    pthread_mutex_lock(&fs->lock);
+    struct host *h = strmap_get(&fs->hosts, hostport);
+    pthread_mutex_unlock(&fs->lock);
+    if (h) {
+        *out = h;
+        return 0;
+    }
+    int rc = host_new(hostport, &fs->cfg, &h);
+    if (rc)
+        return rc == -EINVAL ? -ENOENT : rc;
+    rc = registry_ping(h->reg);
+    if (rc) {
+        log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));
+        host_free(h);
+        return rc;
+    }
+    pthread_mutex_lock(&fs->lock);
+    struct host *existing = strmap_get(&fs->hosts, hostport);
+    if (!existing && strmap_put(&fs->hosts, hostport, h, NULL) == 0) {
+        existing = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    host_free(h); /* lost a race, or out of memory */
+    if (!existing)
+        return -ENOMEM;
+    *out = existing;
+    return 0;
+}
+
+static void collect_name(struct strlist *out, const char *name)
+{
+    if (ref_valid_hostport(name) && ref_looks_like_host(name))
+        strlist_push(out, name);
+}
+
+int rfs_host_names(struct rfs *fs, struct strlist *out)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->hosts.n_buckets; i++)
+        for (struct strmap_entry *e = fs->hosts.buckets[i]; e; e = e->next)
+            collect_name(out, e->key);
+    pthread_mutex_unlock(&fs->lock);
+    DIR *d = opendir(fs->cfg.cache_dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (de->d_type == DT_DIR)
+                collect_name(out, de->d_name);
+        closedir(d);
+    }
+    strlist_sort_unique(out);
+    return 0;
+}
+
+static void free_host(void *h)
+{
+    host_free(h);
+}
+
+void rfs_free_hosts(struct rfs *fs)
+{
+    strmap_clear(&fs->hosts, free_host);
+    host_free(fs->single);
+    fs->single = NULL;
+}

@@ -1,0 +1,24 @@
+/* The mounted filesystem: one registry at the root, or (root mode) a directory per host. */
+#ifndef REGISTRYFS_RFS_H
+#define REGISTRYFS_RFS_H
+
+#include <pthread.h>
+
+#include "common/strmap.h"
+#include "fs/config.h"
+#include "fs/host.h"
+
+struct rfs {
+    struct rfs_config cfg;
+    struct host *single; /* NULL in root mode */
+    pthread_mutex_t lock;
+    struct strmap hosts; /* root mode: HOST[:PORT] → struct host * */
+};
+
+/* Root mode: the host for a directory name, created (and pinged) on first use. */
+int rfs_host(struct rfs *fs, const char *hostport, struct host **out);
+/* Root mode: names of hosts in use or present in the cache directory. */
+int rfs_host_names(struct rfs *fs, struct strlist *out);
+void rfs_free_hosts(struct rfs *fs);
+
+#endif
