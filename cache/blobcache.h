@@ -42,6 +42,10 @@ const char *blobcache_root(const struct blobcache *bc);
 int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
 bool blobcache_has(const struct blobcache *bc, const char *hex);
 
+/* Moves a file whose content was verified to be blob hex into the store (or drops it when the
+ * store has that blob already). Open descriptors of the file stay valid. */
+int blobcache_adopt(struct blobcache *bc, const char *path, const char *hex);
+
 /* Small blobs (manifests) held whole: stored after verifying hex, read back whole. */
 int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data, size_t len);
 int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, struct buf *out);

@@ -130,3 +130,11 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
     }
     return 0;
 }
+
+int blobcache_adopt(struct blobcache *bc, const char *path, const char *hex)
+{
+    if (blobcache_has(bc, hex))
+        return unlink(path) ? -errno : 0;
+    chmod(path, 0644);
+    return blobcache_commit_file(bc, path, hex);
+}

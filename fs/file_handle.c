@@ -5,12 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "fs/host.h"
-
-struct file_handle {
-    struct blob_reader *reader; /* VE_BLOB */
-    struct buf bytes;           /* everything else */
-};
 
 /* What the download thread needs to reach the registry; owned by the cache once handed over. */
 struct blob_fetch {
@@ -25,7 +21,7 @@ static int fetch_blob(void *arg, uint64_t offset, blobcache_sink_fn sink, void *
     return registry_get_blob(f->host->reg, f->repo, f->digest, offset, sink, sink_ctx);
 }
 
-static int open_blob(const struct node *n, struct file_handle *fh)
+static int open_blob(const struct node *n, struct open_file *fh)
 {
     struct blob_fetch *f = malloc(sizeof(*f));
     if (!f)
@@ -37,29 +33,48 @@ static int open_blob(const struct node *n, struct file_handle *fh)
     return blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
 }
 
-int file_handle_open(const struct node *n, struct file_handle **out)
+static int open_published(const struct node *n, struct open_file *fh)
 {
-    struct file_handle *fh = calloc(1, sizeof(*fh));
-    if (!fh)
-        return -ENOMEM;
-    buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
-    int rc = 0;
+    fh->entry = n->entry;
+    fh->view = n->view;
+    __atomic_add_fetch(&fh->view->refs, 1, __ATOMIC_ACQ_REL);
     switch (n->entry->kind) {
     case VE_BLOB:
-        rc = open_blob(n, fh);
-        break;
+        return open_blob(n, fh);
     case VE_VERSION:
-        rc = buf_set(&fh->bytes, DIR_VERSION_TEXT, strlen(DIR_VERSION_TEXT));
-        break;
+        return buf_set(&fh->bytes, DIR_VERSION_TEXT, strlen(DIR_VERSION_TEXT));
     case VE_MANIFEST:
-        rc = buf_set(&fh->bytes, n->view->manifest.data, n->view->manifest.len);
-        break;
+        return buf_set(&fh->bytes, n->view->manifest.data, n->view->manifest.len);
     case VE_INSTANCE: {
         char digest[DIGEST_STR_LEN + 1];
         snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", n->entry->hex);
-        rc = host_manifest(n->host, n->repo, digest, &fh->bytes);
-        break;
+        return host_manifest(n->host, n->repo, digest, &fh->bytes);
     }
+    }
+    return -EIO;
+}
+
+int file_handle_open(const struct node *n, bool writable, struct open_file **out)
+{
+    struct open_file *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return -ENOMEM;
+    buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
+    fh->host = n->host;
+    snprintf(fh->repo, sizeof(fh->repo), "%s", n->repo);
+    int rc = 0;
+    if (n->sfile) {
+        fh->stage = n->stage;
+        __atomic_add_fetch(&fh->stage->refs, 1, __ATOMIC_ACQ_REL);
+        fh->sfile = stage_file_get(n->stage, n->sfile->name);
+        if (!fh->sfile)
+            rc = -ENOENT;
+        else if ((fh->writable = writable))
+            __atomic_add_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+    } else if (writable) {
+        rc = -EROFS;
+    } else {
+        rc = open_published(n, fh);
     }
     if (rc) {
         file_handle_close(fh);
@@ -69,8 +84,10 @@ int file_handle_open(const struct node *n, struct file_handle **out)
     return 0;
 }
 
-ssize_t file_handle_read(struct file_handle *fh, char *buf, size_t size, uint64_t off)
+ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off)
 {
+    if (fh->sfile)
+        return stage_file_read(fh->sfile, buf, size, off);
     if (fh->reader)
         return blobcache_pread(fh->reader, buf, size, off);
     if (off >= fh->bytes.len)
@@ -80,11 +97,18 @@ ssize_t file_handle_read(struct file_handle *fh, char *buf, size_t size, uint64_
     return (ssize_t)n;
 }
 
-void file_handle_close(struct file_handle *fh)
+void file_handle_close(struct open_file *fh)
 {
     if (!fh)
         return;
+    if (fh->sfile) {
+        if (fh->writable)
+            __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+        staged_file_put(fh->stage, fh->sfile);
+    }
+    stage_put(fh->stage);
     blobcache_close(fh->reader);
+    image_view_put(fh->view);
     buf_free(&fh->bytes);
     free(fh);
 }

@@ -1,17 +1,32 @@
-/* An open file of an image view: a blob reader, or bytes held in memory (manifests, version). */
+/* An open file: a blob reader or bytes held in memory (published images), or a staged file
+ * (images being written). */
 #ifndef REGISTRYFS_FILE_HANDLE_H
 #define REGISTRYFS_FILE_HANDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "fs/resolve.h"
 
-struct file_handle;
+struct open_file {
+    struct host *host;
+    char repo[REF_NAME_MAX + 1];
+    /* published file */
+    const struct view_entry *entry; /* valid while view is held */
+    struct image_view *view;
+    struct blob_reader *reader; /* VE_BLOB */
+    struct buf bytes;           /* VE_VERSION, VE_MANIFEST, VE_INSTANCE */
+    /* staged file */
+    struct stage *stage;
+    struct staged_file *sfile;
+    bool writable;
+};
 
-int file_handle_open(const struct node *n, struct file_handle **out);
-ssize_t file_handle_read(struct file_handle *fh, char *buf, size_t size, uint64_t off);
-void file_handle_close(struct file_handle *fh);
+/* Opens n (a NODE_FILE) for reading; staged files may also be opened for writing. */
+int file_handle_open(const struct node *n, bool writable, struct open_file **out);
+ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off);
+void file_handle_close(struct open_file *fh);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "fs/image_view.h"
+#include "fs/stage.h"
 
 struct tag_ref {
     char digest[DIGEST_STR_LEN + 1];
@@ -53,6 +54,8 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
     strmap_init(&h->tags);
     strmap_init(&h->tag_refs);
     strmap_init(&h->views);
+    strmap_init(&h->stages);
+    strmap_init(&h->blob_homes);
     *out = h;
     return 0;
 }
@@ -67,6 +70,9 @@ void host_free(struct host *h)
     strmap_clear(&h->tags, free_cached_list);
     strmap_clear(&h->tag_refs, free);
     strmap_clear(&h->views, image_view_put_void);
+    strmap_clear(&h->stages, stage_put_void);
+    strmap_clear(&h->blob_homes, free);
+    strlist_free(&h->created_dirs);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }
@@ -314,4 +320,88 @@ int host_manifest(struct host *h, const char *repo, const char *digest, struct b
     if (rc == 0)
         store_manifest(h, digest, out);
     return rc;
+}
+
+int host_created_dir_add(struct host *h, const char *path)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc = strlist_push(&h->created_dirs, path);
+    strlist_sort_unique(&h->created_dirs);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+bool host_created_dir_has(struct host *h, const char *path)
+{
+    pthread_mutex_lock(&h->lock);
+    bool found = strlist_contains_sorted(&h->created_dirs, path);
+    pthread_mutex_unlock(&h->lock);
+    return found;
+}
+
+void host_created_dir_remove(struct host *h, const char *path)
+{
+    pthread_mutex_lock(&h->lock);
+    struct strlist *l = &h->created_dirs;
+    for (size_t i = 0; i < l->len; i++) {
+        if (strcmp(l->items[i], path) == 0) {
+            free(l->items[i]);
+            memmove(&l->items[i], &l->items[i + 1], (l->len - i - 1) * sizeof(*l->items));
+            l->len--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+int host_created_children(struct host *h, const char *path, struct strlist *out)
+{
+    size_t plen = strlen(path);
+    int rc = 0;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->created_dirs.len && rc == 0; i++) {
+        const char *item = h->created_dirs.items[i];
+        if (plen && (strncmp(item, path, plen) != 0 || item[plen] != '/'))
+            continue;
+        const char *rest = item + (plen ? plen + 1 : 0);
+        rc = strlist_push_n(out, rest, strcspn(rest, "/"));
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void host_blob_home_set(struct host *h, const char *hex, const char *repo)
+{
+    char *copy = strdup(repo);
+    if (!copy)
+        return;
+    void *old = NULL;
+    pthread_mutex_lock(&h->lock);
+    if (strmap_put(&h->blob_homes, hex, copy, &old))
+        old = copy;
+    pthread_mutex_unlock(&h->lock);
+    free(old);
+}
+
+bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX + 1])
+{
+    pthread_mutex_lock(&h->lock);
+    const char *home = strmap_get(&h->blob_homes, hex);
+    if (home)
+        snprintf(repo, REF_NAME_MAX + 1, "%s", home);
+    pthread_mutex_unlock(&h->lock);
+    return home != NULL;
+}
+
+void host_invalidate_repo(struct host *h, const char *repo, const char *tag)
+{
+    char key[REF_NAME_MAX + REF_TAG_MAX + 2];
+    snprintf(key, sizeof(key), "%s:%s", repo, tag);
+    pthread_mutex_lock(&h->lock);
+    h->catalog.valid = false;
+    struct cached_list *cl = strmap_get(&h->tags, repo);
+    if (cl)
+        cl->valid = false;
+    free(strmap_remove(&h->tag_refs, key));
+    pthread_mutex_unlock(&h->lock);
 }

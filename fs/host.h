@@ -37,6 +37,11 @@ struct host {
     struct strmap tags;     /* repo → struct cached_list * */
     struct strmap tag_refs; /* "repo:tag" → struct tag_ref * */
     struct strmap views;    /* view key → struct image_view * */
+
+    /* -o rw */
+    struct strmap stages;        /* "repo:tag" → struct stage * */
+    struct strlist created_dirs; /* directories made by mkdir, not (yet) in the registry */
+    struct strmap blob_homes;    /* hex → a repository known to hold that blob (char *) */
 };
 
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
@@ -54,5 +59,19 @@ int host_resolve_tag(struct host *h, const char *repo, const char *tag,
                      char digest[DIGEST_STR_LEN + 1]);
 /* A manifest by digest: from the blob store, else from the registry (then stored). */
 int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out);
+
+/* mkdir'd directories that the registry does not know yet. */
+int host_created_dir_add(struct host *h, const char *path);
+bool host_created_dir_has(struct host *h, const char *path);
+void host_created_dir_remove(struct host *h, const char *path);
+/* Next components below path among created directories. */
+int host_created_children(struct host *h, const char *path, struct strlist *out);
+
+/* Where a blob is known to live, for cross-repository mounts. */
+void host_blob_home_set(struct host *h, const char *hex, const char *repo);
+bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX + 1]);
+
+/* After a push or delete: forget the cached catalog, tag list and tag answers of repo. */
+void host_invalidate_repo(struct host *h, const char *repo, const char *tag);
 
 #endif

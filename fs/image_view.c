@@ -153,6 +153,9 @@ static int build_view(struct host *h, const char *repo, const char *digest, stru
         return rc;
     }
     qsort(v->entries, v->n_entries, sizeof(*v->entries), compare_entries);
+    for (size_t i = 0; i < v->n_entries; i++) /* where to mount these blobs from later */
+        if (v->entries[i].kind == VE_BLOB)
+            host_blob_home_set(h, v->entries[i].hex, repo);
     *out = v;
     return 0;
 }

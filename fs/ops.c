@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "fs/file_handle.h"
+#include "fs/ops_write.h"
 #include "fs/resolve.h"
 
 static struct rfs *current_fs(void)
@@ -39,6 +40,29 @@ static void fill_file_stat(const struct rfs *fs, const struct view_entry *e, str
     st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = e->mtime;
 }
 
+static void fill_staged_stat(const struct staged_file *f, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFREG | f->mode;
+    st->st_nlink = 1;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_size = (off_t)f->size;
+    st->st_blksize = 1 << 20;
+    st->st_blocks = (blkcnt_t)((f->size + 511) / 512);
+    st->st_mtim = st->st_ctim = st->st_atim = f->mtime;
+}
+
+void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
+{
+    if (n->kind == NODE_FILE && n->sfile)
+        fill_staged_stat(n->sfile, st);
+    else if (n->kind == NODE_FILE)
+        fill_file_stat(fs, n->entry, st);
+    else
+        fill_dir_stat(fs, st);
+}
+
 static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     (void)fi;
@@ -47,10 +71,7 @@ static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
     int rc = resolve_path(fs, path, false, &n);
     if (rc)
         return rc;
-    if (n.kind == NODE_FILE)
-        fill_file_stat(fs, n.entry, st);
-    else
-        fill_dir_stat(fs, st);
+    fill_node_stat(fs, &n, st);
     node_release(&n);
     return 0;
 }
@@ -103,6 +124,28 @@ static int add_dir_names(struct rfs *fs, struct listing *l, const struct strlist
     return rc;
 }
 
+static int list_stage(struct rfs *fs, struct node *n, struct listing *l)
+{
+    struct strlist names = STRLIST_INIT;
+    int rc = stage_names(n->stage, &names);
+    for (size_t i = 0; i < names.len && rc == 0; i++) {
+        struct staged_file *f = stage_file_get(n->stage, names.items[i]);
+        struct stat st;
+        if (f) {
+            fill_staged_stat(f, &st);
+            staged_file_put(n->stage, f);
+        } else {
+            const struct view_entry *e = image_view_find(n->view, names.items[i]);
+            if (!e)
+                continue;
+            fill_file_stat(fs, e, &st);
+        }
+        rc = listing_add(l, names.items[i], &st);
+    }
+    strlist_free(&names);
+    return rc;
+}
+
 static int list_node(struct rfs *fs, struct node *n, struct listing *l)
 {
     struct strlist names = STRLIST_INIT;
@@ -118,9 +161,17 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
             if (rc == -ENOENT)
                 rc = 0;
         }
+        if (rc == 0 && fs->cfg.rw)
+            rc = host_created_children(n->host, n->dir, &names);
+        if (rc == 0 && fs->cfg.rw && *n->dir)
+            rc = stage_tags_of(n->host, n->dir, &names);
         strlist_sort_unique(&names); /* a tag named like a sub-namespace is listed once */
         break;
     case NODE_IMAGE:
+        if (n->stage) {
+            rc = list_stage(fs, n, l);
+            break;
+        }
         for (size_t i = 0; i < n->view->n_entries && rc == 0; i++) {
             struct stat st;
             fill_file_stat(fs, &n->view->entries[i], &st);
@@ -186,8 +237,11 @@ static int rfs_releasedir(const char *path, struct fuse_file_info *fi)
 static int rfs_open(const char *path, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
-    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+    bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (writable && !fs->cfg.rw)
         return -EROFS;
+    if (writable)
+        return rfs_open_for_write(path, fi);
     struct node n;
     int rc = resolve_path(fs, path, true, &n);
     if (rc)
@@ -196,13 +250,13 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
         node_release(&n);
         return -EISDIR;
     }
-    struct file_handle *fh;
-    rc = file_handle_open(&n, &fh);
+    struct open_file *fh;
+    rc = file_handle_open(&n, false, &fh);
     if (rc == 0) {
         fi->fh = (uintptr_t)fh;
-        /* Everything but a tag's manifest.json is named by its digest and never changes, so
-         * the kernel may keep its pages across opens. */
-        fi->keep_cache = n.entry->kind != VE_MANIFEST;
+        /* Published files other than a tag's manifest.json are named by their digest and
+         * never change, so the kernel may keep their pages across opens. */
+        fi->keep_cache = n.entry && n.entry->kind != VE_MANIFEST;
     }
     node_release(&n);
     return rc;
@@ -212,14 +266,16 @@ static int rfs_read(const char *path, char *buf, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)path;
-    return (int)file_handle_read((struct file_handle *)(uintptr_t)fi->fh, buf, size,
+    return (int)file_handle_read((struct open_file *)(uintptr_t)fi->fh, buf, size,
                                  (uint64_t)off);
 }
 
 static int rfs_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
-    file_handle_close((struct file_handle *)(uintptr_t)fi->fh);
+    struct open_file *fh = (struct open_file *)(uintptr_t)fi->fh;
+    release_commit(fh);
+    file_handle_close(fh);
     return 0;
 }
 
@@ -252,6 +308,7 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void rfs_destroy(void *data)
 {
     struct rfs *fs = data;
+    report_unpublished(fs);
     log_info("unmounting %s", fs->cfg.mountpoint);
 }
 
@@ -266,4 +323,22 @@ const struct fuse_operations registryfs_ops = {
     .read = rfs_read,
     .release = rfs_release,
     .statfs = rfs_statfs,
+    .mkdir = rfs_mkdir,
+    .create = rfs_create,
+    .write = rfs_write,
+    .flush = rfs_flush,
+    .fsync = rfs_fsync,
+    .truncate = rfs_truncate,
+    .chmod = rfs_chmod,
+    .chown = rfs_chown,
+    .utimens = rfs_utimens,
+    .rename = rfs_rename,
+    .unlink = rfs_unlink,
+    .rmdir = rfs_rmdir,
+    .link = rfs_link,
+    .copy_file_range = rfs_copy_file_range,
+    .getxattr = rfs_getxattr,
+    .listxattr = rfs_listxattr,
+    .setxattr = rfs_setxattr,
+    .removexattr = rfs_removexattr,
 };

@@ -40,6 +40,24 @@ static int join_repo(const char *prefix, const char *name, size_t len, char out[
     return 0;
 }
 
+/* A file of an image being written: staged files first, then the unhidden published ones. */
+static int resolve_staged(struct node *out, const char *name, size_t remaining)
+{
+    struct stage *s = out->stage;
+    out->view = s->base;
+    if (out->view)
+        __atomic_add_fetch(&out->view->refs, 1, __ATOMIC_ACQ_REL);
+    if (remaining == 0)
+        return 0;
+    out->sfile = stage_file_get(s, name);
+    if (!out->sfile && out->view && !stage_is_hidden(s, name))
+        out->entry = image_view_find(out->view, name);
+    if (!out->sfile && !out->entry)
+        return -ENOENT;
+    out->kind = NODE_FILE;
+    return 0;
+}
+
 static int resolve_image(struct node *out, const struct components *c, size_t rest,
                          bool want_view)
 {
@@ -47,6 +65,16 @@ static int resolve_image(struct node *out, const struct components *c, size_t re
     size_t remaining = c->n - rest;
     if (remaining > 1)
         return -ENOENT;
+    if (!out->stage)
+        out->stage = stage_find(out->host, out->repo, out->ref);
+    if (out->stage) {
+        char name[VIEW_NAME_MAX + 32];
+        if (remaining && c->len[rest] >= sizeof(name))
+            return -ENOENT;
+        snprintf(name, sizeof(name), "%.*s", remaining ? (int)c->len[rest] : 0,
+                 remaining ? c->item[rest] : "");
+        return resolve_staged(out, name, remaining);
+    }
     bool by_digest = strncmp(out->ref, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) == 0;
     if (remaining == 0 && !want_view && !by_digest)
         return 0;
@@ -85,6 +113,8 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
         return ref_valid_digest(out->ref) ? 0 : -ENOENT;
     if (!ref_valid_tag(out->ref))
         return -ENOENT;
+    if ((out->stage = stage_find(out->host, out->repo, out->ref)))
+        return 0;
     return host_has_tag(out->host, out->repo, out->ref);
 }
 
@@ -100,14 +130,23 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
             return rc ? rc : resolve_image(out, c, k + 1, want_view);
 
         if (*prefix && len <= REF_TAG_MAX) {
+            snprintf(out->ref, sizeof(out->ref), "%.*s", (int)len, comp);
+            if ((out->stage = stage_find(out->host, prefix, out->ref))) {
+                snprintf(out->repo, sizeof(out->repo), "%s", prefix);
+                return resolve_image(out, c, k + 1, want_view);
+            }
             int flags = host_dir_flags(out->host, prefix);
             if (flags < 0)
                 return flags;
             snprintf(out->ref, sizeof(out->ref), "%.*s", (int)len, comp);
-            if ((flags & DIR_IS_REPO) && ref_valid_tag(out->ref) &&
-                host_has_tag(out->host, prefix, out->ref) == 0) {
-                snprintf(out->repo, sizeof(out->repo), "%s", prefix);
-                return resolve_image(out, c, k + 1, want_view);
+            if ((flags & DIR_IS_REPO) && ref_valid_tag(out->ref)) {
+                int has = host_has_tag(out->host, prefix, out->ref);
+                if (has == 0) {
+                    snprintf(out->repo, sizeof(out->repo), "%s", prefix);
+                    return resolve_image(out, c, k + 1, want_view);
+                }
+                if (has != -ENOENT)
+                    return has; /* denied or unreachable: not "no such tag" */
             }
         }
         char next[REF_NAME_MAX + 1];
@@ -118,6 +157,8 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
     int flags = host_dir_flags(out->host, prefix);
     if (flags < 0)
         return flags;
+    if (out->host->cfg->rw && host_created_dir_has(out->host, prefix))
+        flags |= DIR_IS_CREATED;
     if (!flags)
         return -ENOENT;
     out->kind = NODE_DIR;
@@ -159,4 +200,9 @@ void node_release(struct node *n)
     image_view_put(n->view);
     n->view = NULL;
     n->entry = NULL;
+    if (n->sfile)
+        staged_file_put(n->stage, n->sfile);
+    n->sfile = NULL;
+    stage_put(n->stage);
+    n->stage = NULL;
 }

@@ -6,6 +6,7 @@
 
 #include "fs/image_view.h"
 #include "fs/rfs.h"
+#include "fs/stage.h"
 #include "transport/ref.h"
 
 enum node_kind { NODE_HOSTS, NODE_DIR, NODE_IMAGE, NODE_FILE };
@@ -18,8 +19,12 @@ struct node {
     char repo[REF_NAME_MAX + 1]; /* NODE_IMAGE, NODE_FILE */
     char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2]; /* tag or sha256:<hex> */
     struct image_view *view;                    /* NODE_FILE; NODE_IMAGE with want_view */
-    const struct view_entry *entry;             /* NODE_FILE */
+    const struct view_entry *entry;             /* NODE_FILE of a published image */
+    struct stage *stage;       /* NODE_IMAGE, NODE_FILE: the image is being written (-o rw) */
+    struct staged_file *sfile; /* NODE_FILE: a file written into the stage */
 };
+
+#define DIR_IS_CREATED 4 /* made by mkdir, unknown to the registry so far */
 
 /*
  * Resolves an absolute path below the mount. want_view loads the image view for NODE_IMAGE

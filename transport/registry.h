@@ -20,6 +20,13 @@
 #include "transport/manifest.h"
 #include "transport/ref.h"
 
+/* Initialises libcurl once for the process (curl_global_init is not safe to race); call it
+ * from main before any thread starts. Later calls are no-ops returning the first result.
+ * registry_new calls it too, as a safety net. 0 or -EIO. */
+int transport_global_init(void);
+/* At exit, after every registry_free; optional (keeps leak checkers quiet). */
+void transport_global_cleanup(void);
+
 struct registry_options {
     const char *address; /* [http://|https://]HOST[:PORT] */
     bool tls_verify;     /* default true */

@@ -1,0 +1,125 @@
+/*
+ * Images being written into a writable mount (-o rw): the write state machine.
+ *
+ * A stage collects the files of one REPO:TAG directory as tools write them: version,
+ * manifest.json, HEX.manifest.json, blobs named by hex, and the temporary names tools rename
+ * onto those. A file is *committed* when its writer is done with it under its final name (the
+ * flush of a directly written file, or the rename of a temporary one): blobs are then verified
+ * against their name, kept in the blob cache and made present in the registry (already there,
+ * cross-mounted, or uploaded). After every commit the stage checks whether the image is
+ * complete; if so it publishes: instance manifests by digest, then manifest.json under the tag.
+ * Errors of the commit (and of a publication it triggers) are returned to the tool by that
+ * flush or rename, so cp, rsync, tar and skopeo exit non-zero.
+ */
+#ifndef REGISTRYFS_STAGE_H
+#define REGISTRYFS_STAGE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "common/sha256.h"
+#include "common/strlist.h"
+#include "fs/image_view.h"
+#include "transport/ref.h"
+
+struct host;
+
+enum staged_role { ROLE_TEMP, ROLE_VERSION, ROLE_MANIFEST, ROLE_INSTANCE, ROLE_BLOB };
+
+struct staged_file {
+    char name[NAME_MAX + 1];
+    enum staged_role role;
+    char hex[SHA256_HEX_LEN + 1]; /* ROLE_BLOB, ROLE_INSTANCE: from the name */
+    int fd;                       /* spill file (in the cache's partial/), -1 for a reference */
+    char spill[PATH_MAX];
+    uint64_t size;
+    /* Tools write sequentially, so the hash is computed as bytes arrive; any other pattern
+     * sets hash_broken and the commit hashes the spill file instead. */
+    struct sha256 hash;
+    uint64_t hashed;
+    bool hash_broken;
+    /* A blob linked or copied from another repository of the same registry: no bytes. */
+    bool is_ref;
+    char ref_repo[REF_NAME_MAX + 1];
+    char ref_hex[SHA256_HEX_LEN + 1];
+
+    mode_t mode;
+    struct timespec mtime;
+    int writers;    /* open handles that may write */
+    bool dirty;     /* changed since the last commit */
+    bool committed; /* verified (blobs: present in the registry) */
+    int refs;
+    struct staged_file *next;
+};
+
+enum stage_status { STAGE_OPEN, STAGE_FAILED, STAGE_PUBLISHED };
+
+struct stage {
+    struct host *host;
+    char repo[REF_NAME_MAX + 1];
+    char tag[REF_TAG_MAX + 1];
+    pthread_mutex_t lock;   /* files, hidden, status */
+    pthread_mutex_t commit; /* one commit/publication at a time per image */
+    struct staged_file *files;
+    struct image_view *base; /* the published image this stage overwrites, if any */
+    struct strlist hidden;   /* base entries unlinked (sorted) */
+    bool version_before_manifest;
+    enum stage_status status;
+    char reason[256];
+    int refs;
+};
+
+/* Tags of repo that are being written (listed like published ones). */
+int stage_tags_of(struct host *h, const char *repo, struct strlist *out);
+/* Visible file names of a stage: staged files and unhidden published ones. */
+int stage_names(struct stage *s, struct strlist *out);
+
+/* The stage of REPO:TAG, or NULL. Returned with a reference. */
+struct stage *stage_find(struct host *h, const char *repo, const char *tag);
+/* Finds or creates it; base (may be NULL) is the published view it overlays. */
+int stage_open(struct host *h, const char *repo, const char *tag, struct image_view *base,
+               struct stage **out);
+void stage_put(struct stage *s);
+void stage_put_void(void *s);
+/* Drops the stage from its host (rmdir of an unpublished directory, or publication). */
+void stage_forget(struct stage *s);
+
+/* The role a final name plays; -EINVAL for names a dir: image cannot hold. Temporary names of
+ * rsync (.NAME.XXXXXX), skopeo (dir-put-blob*) and ln (Cu*) are ROLE_TEMP. */
+int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_LEN + 1]);
+
+/* Files (referenced) by name; NULL if none. */
+struct staged_file *stage_file_get(struct stage *s, const char *name);
+void staged_file_put(struct stage *s, struct staged_file *f);
+/* Creates (or truncates, when it exists) a file with spill storage. */
+int stage_file_create(struct stage *s, const char *name, mode_t mode, struct staged_file **out);
+/* A file whose content is a blob of another repository (ln, copy within the registry). */
+int stage_file_link_blob(struct stage *s, const char *name, const char *from_repo,
+                         const char *hex, uint64_t size);
+/* A file with the given bytes (linking version or manifests from another tag). */
+int stage_file_set_bytes(struct stage *s, const char *name, const void *data, size_t len);
+/* Turns an empty written file into a reference to a blob of this registry. */
+int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char *hex,
+                        uint64_t size);
+int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_t off);
+ssize_t stage_file_read(struct staged_file *f, char *buf, size_t len, uint64_t off);
+int stage_file_truncate(struct staged_file *f, uint64_t size);
+int stage_unlink(struct stage *s, const char *name);
+/* rename within one stage; commits the target when it has a final name. */
+int stage_rename(struct stage *s, const char *from, const char *to);
+bool stage_is_hidden(struct stage *s, const char *name);
+
+/* Commit + completeness check + publication. declaring: the writer says the image is done
+ * (see docs/write.md), so missing blobs are an error rather than something to wait for. */
+int stage_commit(struct stage *s, struct staged_file *f);
+/* Checks completeness and publishes when complete; missing blobs fail when declaring. */
+int stage_try_publish(struct stage *s, bool declaring);
+
+/* "open: 3 files, waiting for ...", "failed: ...", for getxattr user.registryfs.status. */
+void stage_status_text(struct stage *s, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,394 @@
+/* Commits of staged files and publication of complete images. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/blobcache.h"
+#include "common/log.h"
+#include "fs/host.h"
+#include "fs/stage.h"
+#include "transport/registry_write.h"
+
+static int fail(struct stage *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Records why the image cannot be published, logs it once, and returns rc for the tool. */
+static int fail(struct stage *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&s->lock);
+    vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+    s->status = STAGE_FAILED;
+    pthread_mutex_unlock(&s->lock);
+    va_end(ap);
+    log_error("%s/%s:%s: not published: %s", s->host->name, s->repo, s->tag, s->reason);
+    return rc;
+}
+
+static void note_waiting(struct stage *s, const char *fmt, const char *what)
+{
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->reason, sizeof(s->reason), fmt, what);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int hash_file(int fd, uint64_t size, char hex[SHA256_HEX_LEN + 1])
+{
+    struct sha256 h;
+    int rc = sha256_begin(&h);
+    if (rc)
+        return rc;
+    char *chunk = malloc(1 << 20);
+    if (!chunk) {
+        sha256_abort(&h);
+        return -ENOMEM;
+    }
+    for (uint64_t off = 0; off < size;) {
+        ssize_t n = pread(fd, chunk, 1 << 20, (off_t)off);
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            break;
+        }
+        sha256_update(&h, chunk, (size_t)n);
+        off += (uint64_t)n;
+    }
+    free(chunk);
+    if (rc) {
+        sha256_abort(&h);
+        return rc;
+    }
+    sha256_end_hex(&h, hex);
+    return 0;
+}
+
+/* The content hash of a written file: the running hash when writes were sequential. */
+static int content_hex(struct staged_file *f, char hex[SHA256_HEX_LEN + 1])
+{
+    if (!f->hash_broken && f->hashed == f->size && f->hash.md) {
+        sha256_end_hex(&f->hash, hex);
+        sha256_begin(&f->hash); /* a later rewrite starts over */
+        f->hashed = 0;
+        f->hash_broken = f->size != 0;
+        return 0;
+    }
+    return hash_file(f->fd, f->size, hex);
+}
+
+static int read_small(struct staged_file *f, struct buf *out)
+{
+    if (f->size > MANIFEST_MAX_BYTES)
+        return -EFBIG;
+    buf_reset(out);
+    out->limit = MANIFEST_MAX_BYTES;
+    char chunk[65536];
+    for (uint64_t off = 0; off < f->size;) {
+        ssize_t n = pread(f->fd, chunk, sizeof(chunk), (off_t)off);
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        int rc = buf_append(out, chunk, (size_t)n);
+        if (rc)
+            return rc;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Makes blob hex present in the stage's repository: already there, cross-mounted from a
+ * repository known to hold it, or uploaded from fd (when fd >= 0). */
+static int ensure_blob(struct stage *s, const char *hex, const char *from, int fd, uint64_t size)
+{
+    struct host *h = s->host;
+    char digest[DIGEST_STR_LEN + 1];
+    snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
+    int rc = registry_blob_exists(h->reg, s->repo, digest, NULL);
+    if (rc != -ENOENT)
+        return rc;
+    char home[REF_NAME_MAX + 1];
+    if (from)
+        snprintf(home, sizeof(home), "%s", from);
+    if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, s->repo) != 0) {
+        rc = registry_blob_mount(h->reg, s->repo, digest, home);
+        if (rc != -ENOENT)
+            return rc;
+    }
+    if (fd < 0)
+        return -ENOENT;
+    return registry_upload_blob(h->reg, s->repo, digest, fd, size);
+}
+
+static int commit_blob(struct stage *s, struct staged_file *f)
+{
+    if (f->is_ref) {
+        if (strcmp(f->ref_hex, f->hex) != 0)
+            return fail(s, -EIO, "%s was linked from blob %s", f->name, f->ref_hex);
+        int rc = ensure_blob(s, f->hex, f->ref_repo, -1, f->size);
+        return rc ? fail(s, rc == -ENOENT ? -EIO : rc, "blob %s: cannot mount it from %s: %s",
+                         f->hex, f->ref_repo, strerror(-rc))
+                  : 0;
+    }
+    char actual[SHA256_HEX_LEN + 1];
+    int rc = content_hex(f, actual);
+    if (rc)
+        return fail(s, rc, "%s: cannot hash it: %s", f->name, strerror(-rc));
+    if (strcmp(actual, f->hex) != 0) {
+        log_error("%s/%s:%s: blob %s has content sha256:%s; dropped", s->host->name, s->repo,
+                  s->tag, f->hex, actual);
+        stage_unlink(s, f->name);
+        return -EIO;
+    }
+    /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
+    if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0)
+        f->spill[0] = '\0';
+    rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
+    if (rc)
+        return fail(s, rc == -ENOENT ? -EIO : rc, "blob %s: upload failed: %s", f->hex,
+                    strerror(-rc));
+    host_blob_home_set(s->host, f->hex, s->repo);
+    return 0;
+}
+
+static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring)
+{
+    struct buf bytes;
+    buf_init(&bytes, MANIFEST_MAX_BYTES);
+    int rc = 0;
+    switch (f->role) {
+    case ROLE_TEMP:
+        break;
+    case ROLE_VERSION:
+        rc = read_small(f, &bytes);
+        if (rc || bytes.len != strlen(DIR_VERSION_TEXT) ||
+            memcmp(bytes.data, DIR_VERSION_TEXT, bytes.len) != 0)
+            rc = fail(s, -EIO, "version is not \"Directory Transport Version: 1.1\"");
+        break;
+    case ROLE_MANIFEST:
+    case ROLE_INSTANCE: {
+        rc = read_small(f, &bytes);
+        if (rc) {
+            rc = fail(s, -EIO, "%s: %s", f->name, strerror(-rc));
+            break;
+        }
+        char hex[SHA256_HEX_LEN + 1], err[200];
+        struct manifest m;
+        sha256_hex_of(bytes.data ? bytes.data : "", bytes.len, hex);
+        if (f->role == ROLE_INSTANCE && strcmp(hex, f->hex) != 0) {
+            rc = fail(s, -EIO, "%s has content sha256:%s", f->name, hex);
+        } else if (manifest_parse(bytes.data ? bytes.data : "", bytes.len, NULL, &m, err,
+                                  sizeof(err))) {
+            rc = fail(s, -EIO, "%s: %s", f->name, err);
+        } else {
+            manifest_free(&m);
+            if (f->role == ROLE_MANIFEST) {
+                struct staged_file *v = stage_file_get(s, "version");
+                *declaring = v && v->committed;
+                if (v)
+                    staged_file_put(s, v);
+            }
+        }
+        break;
+    }
+    case ROLE_BLOB:
+        rc = commit_blob(s, f);
+        break;
+    }
+    buf_free(&bytes);
+    if (rc == 0) {
+        f->committed = true;
+        f->dirty = false;
+    }
+    return rc;
+}
+
+int stage_commit(struct stage *s, struct staged_file *f)
+{
+    bool declaring = false;
+    pthread_mutex_lock(&s->commit);
+    int rc = f->dirty ? commit_locked(s, f, &declaring) : 0;
+    pthread_mutex_unlock(&s->commit);
+    if (rc)
+        return rc;
+    return stage_try_publish(s, declaring);
+}
+
+/* What the publication needs, gathered under the stage lock. */
+struct snapshot {
+    bool has_version;
+    bool pending; /* a final-named file still open or not committed */
+    char pending_name[NAME_MAX + 1];
+    struct buf manifest;
+};
+
+static void take_snapshot(struct stage *s, struct snapshot *snap)
+{
+    memset(snap, 0, sizeof(*snap));
+    buf_init(&snap->manifest, MANIFEST_MAX_BYTES);
+    struct staged_file *manifest = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (struct staged_file *f = s->files; f; f = f->next) {
+        if (f->role == ROLE_TEMP)
+            continue;
+        if (f->writers || !f->committed) {
+            snap->pending = true;
+            snprintf(snap->pending_name, sizeof(snap->pending_name), "%s", f->name);
+        }
+        if (f->role == ROLE_VERSION)
+            snap->has_version = true;
+        if (f->role == ROLE_MANIFEST)
+            manifest = f;
+    }
+    bool base_visible_version = s->base && !strlist_contains_sorted(&s->hidden, "version");
+    bool base_visible_manifest = s->base && !strlist_contains_sorted(&s->hidden, "manifest.json");
+    snap->has_version |= base_visible_version;
+    if (manifest && manifest->committed)
+        read_small(manifest, &snap->manifest);
+    else if (!manifest && base_visible_manifest)
+        buf_set(&snap->manifest, s->base->manifest.data, s->base->manifest.len);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A blob the manifest needs: committed here with the right size, or in the registry. */
+static int check_blob(struct stage *s, const struct descriptor *d, bool *missing)
+{
+    const char *hex = d->digest + strlen(DIGEST_PREFIX);
+    struct staged_file *f = stage_file_get(s, hex);
+    if (f) {
+        uint64_t size = f->size;
+        staged_file_put(s, f);
+        if (size != d->size)
+            return fail(s, -EIO, "blob %s is %llu bytes, the manifest says %llu", hex,
+                        (unsigned long long)size, (unsigned long long)d->size);
+        return 0;
+    }
+    int rc = ensure_blob(s, hex, NULL, -1, d->size);
+    if (rc == -ENOENT) {
+        *missing = true;
+        note_waiting(s, "waiting for blob %s", hex);
+        return 0;
+    }
+    return rc ? fail(s, rc, "blob %s: %s", hex, strerror(-rc)) : 0;
+}
+
+static int check_image_blobs(struct stage *s, const struct manifest *m, bool *missing)
+{
+    int rc = check_blob(s, &m->config, missing);
+    for (size_t i = 0; i < m->n_layers && rc == 0; i++)
+        rc = check_blob(s, &m->layers[i], missing);
+    return rc;
+}
+
+/* Instance bytes: staged HEX.manifest.json, else the cache or the registry. */
+static int instance_bytes(struct stage *s, const struct descriptor *d, struct buf *out,
+                          bool *staged)
+{
+    char name[NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s.manifest.json", d->digest + strlen(DIGEST_PREFIX));
+    struct staged_file *f = stage_file_get(s, name);
+    *staged = f != NULL;
+    if (f) {
+        int rc = read_small(f, out);
+        staged_file_put(s, f);
+        return rc;
+    }
+    return host_manifest(s->host, s->repo, d->digest, out);
+}
+
+static int put_manifest(struct stage *s, const char *ref, const struct buf *bytes,
+                        const char *media_type)
+{
+    int rc = registry_put_manifest(s->host->reg, s->repo, ref, media_type, bytes->data,
+                                   bytes->len);
+    return rc ? fail(s, rc, "PUT manifest %s: %s", ref, strerror(-rc)) : 0;
+}
+
+/* Checks every instance of an index and publishes the staged ones by digest. */
+static int publish_instances(struct stage *s, const struct manifest *index, bool check_only,
+                             bool *missing)
+{
+    int rc = 0;
+    for (size_t i = 0; i < index->n_manifests && rc == 0 && !*missing; i++) {
+        const struct descriptor *d = &index->manifests[i];
+        struct buf bytes;
+        struct manifest m;
+        char err[200];
+        bool staged;
+        buf_init(&bytes, MANIFEST_MAX_BYTES);
+        rc = instance_bytes(s, d, &bytes, &staged);
+        if (rc == -ENOENT) {
+            *missing = true;
+            note_waiting(s, "waiting for %s.manifest.json", d->digest + strlen(DIGEST_PREFIX));
+            rc = 0;
+        } else if (rc == 0 && manifest_parse(bytes.data ? bytes.data : "", bytes.len, NULL, &m,
+                                             err, sizeof(err))) {
+            rc = fail(s, -EIO, "instance %s: %s", d->digest, err);
+        } else if (rc == 0) {
+            if (m.kind != MANIFEST_IMAGE)
+                rc = fail(s, -EIO, "instance %s is itself an index", d->digest);
+            else if (check_only)
+                rc = check_image_blobs(s, &m, missing);
+            else if (staged)
+                rc = put_manifest(s, d->digest, &bytes, m.media_type);
+            manifest_free(&m);
+        }
+        buf_free(&bytes);
+    }
+    return rc;
+}
+
+static int publish(struct stage *s, const struct buf *bytes, const struct manifest *m)
+{
+    bool missing = false;
+    int rc = 0;
+    if (m->kind == MANIFEST_INDEX)
+        rc = publish_instances(s, m, false, &missing);
+    if (rc == 0)
+        rc = put_manifest(s, s->tag, bytes, m->media_type);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    s->status = STAGE_PUBLISHED;
+    s->reason[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+    log_info("%s/%s:%s: published", s->host->name, s->repo, s->tag);
+    host_invalidate_repo(s->host, s->repo, s->tag);
+    stage_forget(s);
+    return 0;
+}
+
+int stage_try_publish(struct stage *s, bool declaring)
+{
+    pthread_mutex_lock(&s->commit);
+    struct snapshot snap;
+    take_snapshot(s, &snap);
+    int rc = 0;
+    if (s->status == STAGE_PUBLISHED) {
+        rc = 0;
+    } else if (snap.pending) {
+        if (declaring)
+            rc = fail(s, -EIO, "%s is still being written", snap.pending_name);
+    } else if (!snap.has_version || !snap.manifest.len) {
+        if (declaring)
+            rc = fail(s, -EIO, "the image has no %s", snap.has_version ? "manifest.json"
+                                                                          : "version");
+    } else {
+        struct manifest m;
+        char err[200];
+        bool missing = false;
+        if (manifest_parse(snap.manifest.data, snap.manifest.len, NULL, &m, err, sizeof(err))) {
+            rc = fail(s, -EIO, "manifest.json: %s", err);
+        } else {
+            rc = m.kind == MANIFEST_INDEX ? publish_instances(s, &m, true, &missing)
+                                          : check_image_blobs(s, &m, &missing);
+            if (rc == 0 && missing && declaring)
+                rc = fail(s, -EIO, "%s", s->reason);
+            else if (rc == 0 && !missing)
+                rc = publish(s, &snap.manifest, &m);
+            manifest_free(&m);
+        }
+    }
+    buf_free(&snap.manifest);
+    pthread_mutex_unlock(&s->commit);
+    return rc;
+}

@@ -1,0 +1,475 @@
+/* Request execution on pooled easy handles: options, callbacks, retry policy, request log. */
+#include "transport/http_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#ifndef REGISTRYFS_VERSION
+#define REGISTRYFS_VERSION "dev"
+#endif
+
+#define CONNECT_TIMEOUT_MS 3000L
+#define META_TIMEOUT_MS 30000L
+#define BLOB_LOW_SPEED_TIME 10L /* seconds under 1 byte/s: the transfer has stalled */
+#define BLOB_STALL_MS 10000     /* the same, measured from the last byte received */
+#define UPLOAD_REPLY_MS 120000  /* after an upload, the registry may take a while to answer */
+#define EXPECT_MIN_BODY (1u << 20)
+#define BLOB_BUFFER_SIZE (512L << 10)
+#define MAX_REDIRS 5L
+#define RETRY_AFTER_MAX_MS 2000L
+#define BACKOFF_TOTAL_MAX_MS 4500L
+
+/* ---- responses ---- */
+
+void http_response_init(struct http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    buf_init(&resp->error_body, HTTP_ERROR_BODY_MAX);
+}
+
+void http_response_free(struct http_response *resp)
+{
+    buf_free(&resp->error_body);
+}
+
+/* Forget the previous response of a redirect chain or of an earlier attempt. */
+static void response_clear_headers(struct http_response *resp)
+{
+    resp->content_type[0] = '\0';
+    resp->content_range[0] = '\0';
+    resp->location[0] = '\0';
+    resp->docker_content_digest[0] = '\0';
+    resp->content_length = -1;
+    resp->www_authenticate[0] = '\0';
+    resp->link_next[0] = '\0';
+    resp->link_malformed = false;
+    resp->body_bytes = 0;
+    buf_reset(&resp->error_body);
+}
+
+static void response_clear(struct http_response *resp)
+{
+    response_clear_headers(resp);
+    resp->status = 0;
+    resp->curl_code = CURLE_OK;
+    resp->curl_error[0] = '\0';
+    resp->retry_after = 0;
+    resp->body_error = 0;
+}
+
+const char *http_failure_reason(const struct http_response *resp)
+{
+    return resp->curl_error[0] ? resp->curl_error : curl_easy_strerror(resp->curl_code);
+}
+
+bool http_failed_to_connect(const struct http_response *resp)
+{
+    return resp->status == 0 && resp->curl_code != CURLE_OK && resp->body_error == 0;
+}
+
+/* ---- callbacks ---- */
+
+struct transfer {
+    const struct http_request *req;
+    struct http_response *resp;
+    int64_t last_activity_ms; /* monotonic: when the last byte arrived or left */
+    bool stalled;
+    uint64_t upload_off; /* of the request body */
+};
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Copies value (not NUL-terminated, len bytes) into out, trimmed, cut to fit, control
+ * characters replaced. */
+static void copy_value(char *out, size_t outlen, const char *value, size_t len)
+{
+    while (len && (*value == ' ' || *value == '\t')) {
+        value++;
+        len--;
+    }
+    while (len && (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' ||
+                   value[len - 1] == '\n'))
+        len--;
+    if (len >= outlen)
+        len = outlen - 1;
+    /* header values end up in logs: no control characters */
+    for (size_t i = 0; i < len; i++)
+        out[i] = (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
+                     ? '?'
+                     : value[i];
+    out[len] = '\0';
+}
+
+static void on_link_header(struct http_response *resp, const char *value)
+{
+    if (resp->link_next[0])
+        return;
+    int rc = link_find_next(value, resp->link_next, sizeof(resp->link_next));
+    if (rc < 0) {
+        resp->link_next[0] = '\0';
+        resp->link_malformed = true;
+    }
+}
+
+static void on_auth_header(struct http_response *resp, const char *value)
+{
+    bool have_bearer = strncasecmp(resp->www_authenticate, "bearer ", 7) == 0;
+    if (resp->www_authenticate[0] && (have_bearer || strncasecmp(value, "bearer ", 7) != 0))
+        return;
+    copy_value(resp->www_authenticate, sizeof(resp->www_authenticate), value, strlen(value));
+}
+
+static void on_status_line(struct http_response *resp, const char *line)
+{
+    /* "HTTP/1.1 200 OK" or "HTTP/2 200" */
+    const char *sp = strchr(line, ' ');
+    long status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    resp->status = status >= 100 && status <= 999 ? status : 0;
+    response_clear_headers(resp);
+}
+
+/* Decimal digits only, at most 2^62; -1 otherwise. */
+static int64_t parse_content_length(const char *value)
+{
+    int64_t v = 0;
+    if (!*value)
+        return -1;
+    for (const char *p = value; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (INT64_C(1) << 62) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct transfer *t = userp;
+    size_t len = size * nmemb;
+    char line[LINK_URL_MAX + 64];
+    t->last_activity_ms = monotonic_ms();
+    copy_value(line, sizeof(line), data, len);
+    if (strncmp(line, "HTTP/", 5) == 0) {
+        on_status_line(t->resp, line);
+        return len;
+    }
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return len;
+    *colon = '\0';
+    char value[sizeof(line)];
+    copy_value(value, sizeof(value), colon + 1, strlen(colon + 1));
+    struct http_response *resp = t->resp;
+    if (strcasecmp(line, "content-type") == 0)
+        copy_value(resp->content_type, sizeof(resp->content_type), value, strlen(value));
+    else if (strcasecmp(line, "content-range") == 0)
+        copy_value(resp->content_range, sizeof(resp->content_range), value, strlen(value));
+    else if (strcasecmp(line, "www-authenticate") == 0)
+        on_auth_header(resp, value);
+    else if (strcasecmp(line, "link") == 0)
+        on_link_header(resp, value);
+    else if (strcasecmp(line, "location") == 0)
+        copy_value(resp->location, sizeof(resp->location), value, strlen(value));
+    else if (strcasecmp(line, "docker-content-digest") == 0)
+        copy_value(resp->docker_content_digest, sizeof(resp->docker_content_digest), value,
+                   strlen(value));
+    else if (strcasecmp(line, "content-length") == 0)
+        resp->content_length = parse_content_length(value);
+    return len;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct transfer *t = userp;
+    struct http_response *resp = t->resp;
+    size_t len = size * nmemb;
+    t->last_activity_ms = monotonic_ms();
+    resp->body_bytes += len;
+    if (resp->status >= 200 && resp->status < 300) {
+        if (!t->req->on_body)
+            return len;
+        int rc = t->req->on_body(t->req->ctx, resp, data, len);
+        if (rc) {
+            resp->body_error = rc;
+            return CURL_WRITEFUNC_ERROR;
+        }
+        return len;
+    }
+    size_t room = resp->error_body.limit - resp->error_body.len;
+    if (buf_append(&resp->error_body, data, len < room ? len : room) != 0)
+        buf_reset(&resp->error_body); /* out of memory: the reason is optional */
+    return len;
+}
+
+/* Feeds the request body; pread keeps the caller's file position out of it. */
+static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
+{
+    struct transfer *t = userp;
+    const struct http_request *req = t->req;
+    uint64_t left = req->upload_len - t->upload_off;
+    size_t n = size * nitems < left ? size * nitems : (size_t)left;
+    if (n == 0)
+        return 0;
+    if (req->upload_data) {
+        memcpy(out, (const char *)req->upload_data + t->upload_off, n);
+    } else {
+        ssize_t got;
+        do
+            got = pread(req->upload_fd, out, n, (off_t)t->upload_off);
+        while (got < 0 && errno == EINTR);
+        if (got <= 0) { /* an error, or the file shrank under us */
+            t->resp->body_error = got < 0 ? -errno : -EIO;
+            return CURL_READFUNC_ABORT;
+        }
+        n = (size_t)got;
+    }
+    t->upload_off += n;
+    t->last_activity_ms = monotonic_ms();
+    return n;
+}
+
+/* curl rewinds the body to resend it (a redirect, an auth round). */
+static int on_seek(void *userp, curl_off_t offset, int origin)
+{
+    struct transfer *t = userp;
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->upload_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    t->upload_off = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static bool has_upload(const struct http_request *req)
+{
+    const char *m = req->method;
+    return m && (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0);
+}
+
+/* curl's low-speed check averages over a window, so a burst followed by silence runs on for
+ * several seconds past BLOB_STALL_MS; this watchdog counts from the last byte exactly. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct transfer *t = userp;
+    bool awaiting_reply = has_upload(t->req) && t->upload_off == t->req->upload_len;
+    int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : BLOB_STALL_MS;
+    if (monotonic_ms() - t->last_activity_ms < limit)
+        return 0;
+    t->stalled = true;
+    return 1;
+}
+
+/* ---- one attempt ---- */
+
+static int set_options(CURL *h, struct http_pool *pool, const struct http_request *req,
+                       struct curl_slist *headers, struct transfer *t)
+{
+    CURLcode cc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(h, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM-based DNS timeouts */
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, MAX_REDIRS);
+    SET(CURLOPT_UNRESTRICTED_AUTH, 0L); /* never send Authorization to a redirect's host */
+    SET(CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_USERAGENT, "registryfs/" REGISTRYFS_VERSION);
+    SET(CURLOPT_SSL_VERIFYPEER, http_pool_tls_verify(pool) ? 1L : 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, http_pool_tls_verify(pool) ? 2L : 0L);
+    SET(CURLOPT_ERRORBUFFER, t->resp->curl_error);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, t);
+    if (has_upload(req)) {
+        /* UPLOAD makes it a PUT with a streamed body; the method line is ours */
+        SET(CURLOPT_UPLOAD, 1L);
+        SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
+        SET(CURLOPT_READFUNCTION, on_read);
+        SET(CURLOPT_READDATA, t);
+        SET(CURLOPT_SEEKFUNCTION, on_seek);
+        SET(CURLOPT_SEEKDATA, t);
+        SET(CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (req->method && strcmp(req->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else if (req->method && strcmp(req->method, "GET") != 0) {
+        SET(CURLOPT_CUSTOMREQUEST, req->method); /* DELETE */
+    }
+    if (req->cls == HTTP_BLOB) {
+        if (!has_upload(req)) {
+            /* both directions count: it would fire while the registry digests an upload */
+            SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+            SET(CURLOPT_LOW_SPEED_TIME, BLOB_LOW_SPEED_TIME);
+        }
+        SET(CURLOPT_BUFFERSIZE, BLOB_BUFFER_SIZE);
+        SET(CURLOPT_NOPROGRESS, 0L);
+        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SET(CURLOPT_XFERINFODATA, t);
+    } else {
+        SET(CURLOPT_TIMEOUT_MS, META_TIMEOUT_MS);
+    }
+#undef SET
+    return cc == CURLE_OK ? 0 : -EIO;
+}
+
+static struct curl_slist *build_headers(const char *const *lines, bool *oom)
+{
+    struct curl_slist *list = NULL;
+    *oom = false;
+    for (size_t i = 0; lines && lines[i]; i++) {
+        struct curl_slist *next = curl_slist_append(list, lines[i]);
+        if (!next) {
+            curl_slist_free_all(list);
+            *oom = true;
+            return NULL;
+        }
+        list = next;
+    }
+    return list;
+}
+
+static void log_request(CURL *h, const struct http_request *req, const struct http_response *resp)
+{
+    if (!log_debug_enabled())
+        return;
+    char url[512];
+    const char *method = req->method ? req->method : "GET";
+    curl_off_t us = 0;
+    long redirects = 0, connects = 0;
+    http_sanitize_url(req->url, url, sizeof(url));
+    curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &us);
+    curl_easy_getinfo(h, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    if (resp->curl_code == CURLE_OK || resp->status)
+        log_debug("http: %s %s -> %ld%s, %llu bytes, %lld ms%s%s%s", method, url, resp->status,
+                  redirects ? " (after redirect)" : "", (unsigned long long)resp->body_bytes,
+                  (long long)(us / 1000), connects ? ", new connection" : "",
+                  resp->curl_code ? ", " : "", resp->curl_code ? http_failure_reason(resp) : "");
+    else
+        log_debug("http: %s %s -> failed: %s, %lld ms", method, url, http_failure_reason(resp),
+                  (long long)(us / 1000));
+}
+
+static int perform_once(struct http_pool *pool, const struct http_request *req,
+                        struct http_response *resp)
+{
+    struct transfer t = {req, resp, monotonic_ms(), false, 0};
+    bool oom;
+    response_clear(resp);
+    if (req->on_attempt)
+        req->on_attempt(req->ctx);
+    struct curl_slist *headers = build_headers(req->headers, &oom);
+    /* curl asks "Expect: 100-continue" before any upload and waits a second for a server
+     * that does not answer it: only worth it when the body is big enough to waste on a 401 */
+    if (!oom && has_upload(req) && req->upload_len < EXPECT_MIN_BODY) {
+        struct curl_slist *more = curl_slist_append(headers, "Expect:");
+        oom = !more;
+        headers = more ? more : headers;
+    }
+    CURL *h = oom ? NULL : http_pool_acquire(pool);
+    if (!h) {
+        curl_slist_free_all(headers);
+        return -ENOMEM;
+    }
+    int rc = set_options(h, pool, req, headers, &t);
+    if (!rc) {
+        resp->curl_code = curl_easy_perform(h);
+        if (t.stalled)
+            snprintf(resp->curl_error, sizeof(resp->curl_error), "no data for %d s (stalled)",
+                     BLOB_STALL_MS / 1000);
+        curl_off_t retry_after = 0;
+        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+            retry_after > 0)
+            resp->retry_after = retry_after > 3600 ? 3600 : (long)retry_after;
+        log_request(h, req, resp);
+        if (resp->body_error)
+            rc = resp->body_error;
+        else if (resp->curl_code != CURLE_OK)
+            rc = resp->curl_code == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+    }
+    resp->attempts++;
+    http_pool_release(pool, h);
+    curl_slist_free_all(headers);
+    return rc;
+}
+
+/* ---- retries ---- */
+
+/* Failures that may well go away: the connection broke, not the request was wrong. A timeout
+ * is not retried: it already cost its full budget. */
+static bool transient_curl_error(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool should_retry(int rc, const struct http_response *resp)
+{
+    if (rc == -EIO && resp->body_error == 0)
+        return transient_curl_error(resp->curl_code);
+    if (rc)
+        return false;
+    long s = resp->status;
+    return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+int http_perform(struct http_pool *pool, const struct http_request *req,
+                 struct http_response *resp)
+{
+    static const long backoff_ms[HTTP_MAX_ATTEMPTS - 1] = {250, 750};
+    int max = req->max_attempts < 1 ? 1 : req->max_attempts;
+    if (max > HTTP_MAX_ATTEMPTS)
+        max = HTTP_MAX_ATTEMPTS;
+    long slept = 0;
+    resp->attempts = 0;
+    for (int attempt = 0;; attempt++) {
+        int rc = perform_once(pool, req, resp);
+        if (attempt + 1 >= max || !should_retry(rc, resp))
+            return rc;
+        long wait = backoff_ms[attempt];
+        if (resp->retry_after > 0)
+            wait = resp->retry_after * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
+                                                                  : resp->retry_after * 1000;
+        if (slept + wait > BACKOFF_TOTAL_MAX_MS)
+            return rc;
+        slept += wait;
+        sleep_ms(wait);
+    }
+}

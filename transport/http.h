@@ -1,0 +1,95 @@
+/*
+ * libcurl underneath the registry client: a pool of easy handles per registry (so keep-alive
+ * connections are reused) sharing DNS and TLS sessions, one request at a time per handle,
+ * bounded retries for metadata, one debug log line per request. Private to transport/.
+ */
+#ifndef REGISTRYFS_HTTP_H
+#define REGISTRYFS_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "transport/link_header.h"
+
+#define HTTP_ERROR_BODY_MAX (64u << 10) /* kept from non-2xx responses, for the reason */
+#define HTTP_MAX_ATTEMPTS 3
+
+struct http_pool;
+
+/* No network I/O. tls_verify false turns off peer and host verification. */
+int http_pool_new(bool tls_verify, struct http_pool **out);
+/* Every request must have finished. */
+void http_pool_free(struct http_pool *pool);
+
+enum http_class {
+    HTTP_META, /* small bodies: whole-request timeout, retries allowed */
+    HTTP_BLOB, /* streams: stall detection instead of a timeout, big receive buffer */
+};
+
+struct http_response {
+    long status; /* of the last response (after redirects); 0 when none arrived */
+    CURLcode curl_code;
+    char curl_error[CURL_ERROR_SIZE];
+    char content_type[256];
+    char content_range[128];
+    char www_authenticate[2048]; /* the first Bearer challenge, else the first one */
+    char link_next[LINK_URL_MAX];  /* rel="next" URI reference as sent, "" when none */
+    bool link_malformed;           /* a Link header we could not parse */
+    long retry_after;              /* seconds, 0 when absent */
+    struct buf error_body;         /* body of a non-2xx response, cut at HTTP_ERROR_BODY_MAX */
+    char location[LINK_URL_MAX];   /* Location as sent (uploads); "" when absent */
+    char docker_content_digest[80]; /* Docker-Content-Digest as sent; "" when absent */
+    int64_t content_length;        /* Content-Length of the last response, -1 when absent */
+    uint64_t body_bytes;           /* body bytes of the last response */
+    int body_error;                /* what on_body returned to abort the transfer */
+    int attempts;
+};
+
+void http_response_init(struct http_response *resp);
+void http_response_free(struct http_response *resp);
+
+/* Called with pieces of a 2xx body, in order; resp has the status and headers by then.
+ * Returning -errno aborts the transfer with that error. */
+typedef int (*http_body_fn)(void *ctx, const struct http_response *resp, const void *data,
+                            size_t len);
+
+struct http_request {
+    const char *method; /* NULL or "GET"; "HEAD", "POST", "PUT", "PATCH", "DELETE" */
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+    enum http_class cls;
+    int max_attempts;           /* 1 for no retry; capped at HTTP_MAX_ATTEMPTS */
+    http_body_fn on_body;       /* NULL: 2xx bodies are discarded */
+    void *ctx;
+    void (*on_attempt)(void *ctx); /* before every attempt: drop what on_body collected */
+    /* Request body of a POST/PUT/PATCH, upload_len bytes, sent from its start on every
+     * attempt: from upload_data, or when that is NULL read with pread from upload_fd at
+     * offsets 0..upload_len (its file position is not used). upload_len 0: empty body. */
+    const void *upload_data;
+    int upload_fd;
+    uint64_t upload_len;
+};
+
+/*
+ * Performs the request (with retries on connection errors, 500/502/503/504 and 429 when
+ * max_attempts > 1; Retry-After is honoured up to 2 s, total backoff under 5 s).
+ * 0 when an HTTP response arrived, whatever its status; -EIO on a transport failure;
+ * on_body's error when it aborted; -ENOMEM.
+ */
+int http_perform(struct http_pool *pool, const struct http_request *req,
+                 struct http_response *resp);
+
+/* The transport failure in words (curl's message). */
+const char *http_failure_reason(const struct http_response *resp);
+
+/* Whether the failure happened before any HTTP was exchanged (refused, TLS handshake, ...),
+ * i.e. a different scheme might work. */
+bool http_failed_to_connect(const struct http_response *resp);
+
+/* url without userinfo and with secret-looking query values replaced, for logs. */
+void http_sanitize_url(const char *url, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,13 @@
+/* Between the pool (http_pool.c) and request execution (http.c). */
+#ifndef REGISTRYFS_HTTP_INTERNAL_H
+#define REGISTRYFS_HTTP_INTERNAL_H
+
+#include "transport/http.h"
+
+/* An easy handle carrying the pool's share, idle or new; NULL when out of memory. */
+CURL *http_pool_acquire(struct http_pool *pool);
+/* Resets the handle (keeping its live connection) and parks it for reuse. */
+void http_pool_release(struct http_pool *pool, CURL *h);
+bool http_pool_tls_verify(const struct http_pool *pool);
+
+#endif

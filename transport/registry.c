@@ -1,0 +1,235 @@
+/* The registry object, URL building, error mapping and the ping. */
+#include "transport/registry_internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+int registry_new(const struct registry_options *opt, struct registry **out)
+{
+    if (!opt || !out)
+        return -EINVAL;
+    int rc = transport_global_init();
+    if (rc)
+        return rc;
+    struct registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    rc = ref_parse_registry(opt->address, &r->addr);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    rc = http_pool_new(opt->tls_verify, &r->http);
+    if (!rc)
+        rc = auth_new(&r->auth);
+    if (rc) {
+        registry_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void registry_free(struct registry *r)
+{
+    if (!r)
+        return;
+    http_pool_free(r->http);
+    auth_free(r->auth);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+const struct registry_addr *registry_addr(const struct registry *r)
+{
+    return &r->addr;
+}
+
+void reg_endpoint(struct registry *r, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(out, outlen, "%s", r->addr.endpoint);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
+{
+    char endpoint[sizeof(r->addr.endpoint)];
+    reg_endpoint(r, endpoint, sizeof(endpoint));
+    size_t n = strlen(endpoint);
+    if (n >= outlen)
+        return -ENAMETOOLONG;
+    memcpy(out, endpoint, n + 1);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(out + n, outlen - n, fmt, ap);
+    va_end(ap);
+    return m < 0 || (size_t)m >= outlen - n ? -ENAMETOOLONG : 0;
+}
+
+/* Registry text reaches our log: printable ASCII only, and not much of it. */
+static void copy_printable(char *out, size_t outlen, const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n] && n < max && n + 1 < outlen; n++)
+        out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
+    out[n] = '\0';
+}
+
+int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX + 1])
+{
+    int rc = ref_wire_repo(&r->addr, repo, out, WIRE_REPO_MAX + 1);
+    if (rc) {
+        char shown[80];
+        copy_printable(shown, sizeof(shown), repo ? repo : "(null)", sizeof(shown) - 1);
+        log_debug("registry %s: refusing invalid repository name \"%s\"", r->addr.hostport,
+                  shown);
+    }
+    return rc ? -EINVAL : 0;
+}
+
+int reg_status_errno(long status)
+{
+    if (status >= 200 && status < 300)
+        return 0;
+    if (status == 404)
+        return -ENOENT;
+    if (status == 401 || status == 403)
+        return -EACCES;
+    return -EIO;
+}
+
+/* The first entry of {"errors":[{"code":..,"message":..}]}, or NULL. */
+static const cJSON *first_error(const cJSON *root)
+{
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
+    const cJSON *first = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    return cJSON_IsObject(first) ? first : NULL;
+}
+
+static void error_fields(const struct http_response *resp, char *code, size_t codelen,
+                         char *msg, size_t msglen)
+{
+    code[0] = '\0';
+    if (msg)
+        msg[0] = '\0';
+    if (!resp->error_body.len)
+        return;
+    cJSON *root = cJSON_ParseWithLength(resp->error_body.data, resp->error_body.len);
+    const cJSON *e = first_error(root);
+    const cJSON *c = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
+    const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
+    if (cJSON_IsString(c) && c->valuestring)
+        copy_printable(code, codelen, c->valuestring, 64);
+    if (msg && cJSON_IsString(m) && m->valuestring)
+        copy_printable(msg, msglen, m->valuestring, 160);
+    cJSON_Delete(root);
+}
+
+void reg_error_code(const struct http_response *resp, char *out, size_t outlen)
+{
+    error_fields(resp, out, outlen, NULL, 0);
+}
+
+void reg_describe(const struct http_response *resp, int rc, char *out, size_t outlen)
+{
+    bool http_error = resp->status >= 300 && resp->body_error == 0;
+    if (rc == -EFBIG) {
+        snprintf(out, outlen, "response body over its size limit");
+    } else if (http_error) {
+        char code[72], msg[168];
+        error_fields(resp, code, sizeof(code), msg, sizeof(msg));
+        if (code[0])
+            snprintf(out, outlen, "HTTP %ld (%s: %s)", resp->status, code, msg);
+        else
+            snprintf(out, outlen, "HTTP %ld", resp->status);
+    } else if (rc == -EIO && resp->curl_code != CURLE_OK && !resp->body_error) {
+        snprintf(out, outlen, "%s", http_failure_reason(resp));
+    } else {
+        snprintf(out, outlen, "%s", strerror(rc < 0 ? -rc : EIO));
+    }
+}
+
+void reg_log_failure(struct registry *r, const char *what, const struct http_response *resp,
+                     int rc)
+{
+    char reason[320];
+    reg_describe(resp, rc, reason, sizeof(reason));
+    if (rc == -ENOENT || rc == -ENOTSUP)
+        log_debug("registry %s: %s: %s", r->addr.hostport, what, reason);
+    else
+        log_warn("registry %s: %s: %s", r->addr.hostport, what, reason);
+}
+
+/* ---- ping ---- */
+
+static int ping_once(struct registry *r, int attempts, struct http_response *resp)
+{
+    char url[REG_URL_MAX];
+    int rc = reg_url(r, url, sizeof(url), "/v2/");
+    if (rc)
+        return rc;
+    struct reg_call call = {.url = url, .cls = HTTP_META, .max_attempts = attempts};
+    return reg_perform(r, &call, resp);
+}
+
+static void set_scheme(struct registry *r, const char *scheme)
+{
+    pthread_mutex_lock(&r->lock);
+    ref_set_scheme(&r->addr, scheme);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Docker's rule for loopback registries without a scheme: https, else plain http. */
+static int ping_probe_scheme(struct registry *r, struct http_response *resp)
+{
+    int rc = ping_once(r, 1, resp);
+    if (rc != -EIO || !http_failed_to_connect(resp))
+        return rc;
+    log_debug("registry %s: https failed (%s), trying http", r->addr.hostport,
+              http_failure_reason(resp));
+    set_scheme(r, "http");
+    rc = ping_once(r, HTTP_MAX_ATTEMPTS, resp);
+    if (rc == -EIO && http_failed_to_connect(resp))
+        set_scheme(r, "https"); /* neither answered: keep the default */
+    return rc;
+}
+
+static void remember_challenge(struct registry *r, const struct http_response *resp)
+{
+    struct auth_challenge ch;
+    if (resp->www_authenticate[0] && auth_parse_challenge(resp->www_authenticate, &ch) == 0)
+        auth_remember_challenge(r->auth, &ch);
+}
+
+int registry_ping(struct registry *r)
+{
+    struct http_response resp;
+    http_response_init(&resp);
+    bool probe = !r->addr.scheme_given && !r->addr.docker_hub && ref_is_loopback(r->addr.host);
+    int rc = probe ? ping_probe_scheme(r, &resp) : ping_once(r, HTTP_MAX_ATTEMPTS, &resp);
+    if (!rc) {
+        if (resp.status == 200 || resp.status == 401) {
+            if (resp.status == 401)
+                remember_challenge(r, &resp);
+        } else {
+            rc = resp.status == 403 ? -EACCES : -EIO; /* a 404 here: not a registry */
+        }
+    }
+    if (rc) {
+        char what[320];
+        char endpoint[sizeof(r->addr.endpoint)];
+        reg_endpoint(r, endpoint, sizeof(endpoint));
+        snprintf(what, sizeof(what), "ping %s/v2/", endpoint);
+        reg_log_failure(r, what, &resp, rc);
+    }
+    http_response_free(&resp);
+    return rc;
+}

@@ -1,0 +1,281 @@
+/* The write half of the registry client: blob HEAD / mount / upload, manifest PUT / HEAD /
+ * DELETE. */
+#include "transport/registry_write.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "transport/registry_internal.h"
+
+static const char ACCEPT_MANIFESTS[] = "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX
+                                       ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
+
+struct target {
+    char wire[WIRE_REPO_MAX + 1];
+    char scope[WIRE_REPO_MAX + 32];
+    char url[REG_URL_MAX];
+};
+
+/* Validates the name, builds the scope (pull,push: every call here may lead to a write) and
+ * the URL endpoint + /v2/WIRE + suffix. */
+static int target_of(struct registry *r, const char *repo, const char *suffix, struct target *t)
+{
+    int rc = reg_wire_repo(r, repo, t->wire);
+    if (rc)
+        return rc;
+    snprintf(t->scope, sizeof(t->scope), "repository:%s:pull,push", t->wire);
+    return reg_url(r, t->url, sizeof(t->url), "/v2/%s%s", t->wire, suffix);
+}
+
+/* One call, its errno and (on failure) one log line. expect: the success status. */
+static int perform(struct registry *r, struct reg_call *call, struct http_response *resp,
+                   long expect, const char *what)
+{
+    int rc = reg_perform(r, call, resp);
+    if (rc == 0 && resp->status != expect)
+        rc = reg_status_errno(resp->status) ? reg_status_errno(resp->status) : -EIO;
+    if (rc)
+        reg_log_failure(r, what, resp, rc);
+    return rc;
+}
+
+int registry_blob_exists(struct registry *r, const char *repo, const char *digest,
+                         uint64_t *size)
+{
+    struct target t;
+    char suffix[DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 100];
+    if (!ref_valid_digest(digest))
+        return -EINVAL;
+    snprintf(suffix, sizeof(suffix), "/blobs/%s", digest);
+    int rc = target_of(r, repo, suffix, &t);
+    if (rc)
+        return rc;
+    snprintf(what, sizeof(what), "HEAD blob %s@%s", t.wire, digest);
+    struct reg_call call = {.method = "HEAD",
+                            .url = t.url,
+                            .scope = t.scope,
+                            .cls = HTTP_META,
+                            .max_attempts = HTTP_MAX_ATTEMPTS,
+                            .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &call, &resp, 200, what);
+    if (rc == 0 && size)
+        *size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
+    http_response_free(&resp);
+    return rc;
+}
+
+/* The absolute upload URL the registry gave in Location (possibly relative). */
+static int upload_location(struct registry *r, const struct http_response *resp, char *out,
+                           size_t outlen)
+{
+    if (!resp->location[0])
+        return -EIO;
+    char base[REG_URL_MAX];
+    reg_endpoint(r, base, sizeof(base));
+    return link_resolve(base, resp->location, out, outlen) ? -EIO : 0;
+}
+
+static void cancel_upload(struct registry *r, const char *scope, const char *location)
+{
+    struct reg_call call = {.method = "DELETE",
+                            .url = location,
+                            .scope = scope,
+                            .cls = HTTP_META,
+                            .max_attempts = 1,
+                            .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    reg_perform(r, &call, &resp); /* best effort: the registry expires stale uploads anyway */
+    http_response_free(&resp);
+}
+
+int registry_blob_mount(struct registry *r, const char *repo, const char *digest,
+                        const char *from)
+{
+    struct target t;
+    char from_wire[WIRE_REPO_MAX + 1], suffix[DIGEST_STR_LEN + WIRE_REPO_MAX + 64];
+    char what[2 * WIRE_REPO_MAX + 100];
+    if (!ref_valid_digest(digest))
+        return -EINVAL;
+    int rc = reg_wire_repo(r, from, from_wire);
+    if (rc)
+        return rc;
+    snprintf(suffix, sizeof(suffix), "/blobs/uploads/?mount=%s&from=%s", digest, from_wire);
+    if ((rc = target_of(r, repo, suffix, &t)))
+        return rc;
+    snprintf(what, sizeof(what), "mount %s from %s into %s", digest, from_wire, t.wire);
+    struct reg_call call = {.method = "POST",
+                            .url = t.url,
+                            .scope = t.scope,
+                            .cls = HTTP_META,
+                            .max_attempts = 1,
+                            .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &call, &resp, 201, what);
+    if (resp.status == 202) { /* "upload it yourself": not a failure */
+        char location[REG_URL_MAX];
+        if (upload_location(r, &resp, location, sizeof(location)) == 0)
+            cancel_upload(r, t.scope, location);
+        rc = -ENOENT;
+    }
+    http_response_free(&resp);
+    return rc;
+}
+
+/* location?digest=DIGEST, or location&digest=DIGEST when it has a query already. */
+static int put_url(const char *location, const char *digest, char *out, size_t outlen)
+{
+    const char *colon = strchr(digest, ':');
+    int n = snprintf(out, outlen, "%s%cdigest=%.*s%%3A%s", location,
+                     strchr(location, '?') ? '&' : '?', (int)(colon - digest), digest, colon + 1);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
+                         uint64_t size)
+{
+    struct target t;
+    char what[WIRE_REPO_MAX + 100];
+    if (!ref_valid_digest(digest) || fd < 0)
+        return -EINVAL;
+    int rc = target_of(r, repo, "/blobs/uploads/", &t);
+    if (rc)
+        return rc;
+    snprintf(what, sizeof(what), "upload %s to %s", digest, t.wire);
+    struct reg_call start = {.method = "POST",
+                             .url = t.url,
+                             .scope = t.scope,
+                             .cls = HTTP_META,
+                             .max_attempts = HTTP_MAX_ATTEMPTS,
+                             .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &start, &resp, 202, what);
+    char location[REG_URL_MAX], url[REG_URL_MAX + DIGEST_STR_LEN + 32];
+    if (rc == 0 && (upload_location(r, &resp, location, sizeof(location)) ||
+                    put_url(location, digest, url, sizeof(url)))) {
+        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport, what);
+        rc = -EIO;
+    }
+    http_response_free(&resp);
+    if (rc)
+        return rc;
+    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
+    struct reg_call put = {.method = "PUT",
+                           .url = url,
+                           .scope = t.scope,
+                           .headers = headers,
+                           .cls = HTTP_BLOB,
+                           .max_attempts = 1,
+                           .upload_fd = fd,
+                           .upload_len = size};
+    http_response_init(&resp);
+    rc = perform(r, &put, &resp, 201, what);
+    http_response_free(&resp);
+    return rc;
+}
+
+int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
+                          const char *media_type, const void *bytes, size_t len)
+{
+    struct target t;
+    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
+    char content_type[MEDIA_TYPE_MAX + 32];
+    if (!(ref_valid_tag(ref) || ref_valid_digest(ref)) || !media_type || !*media_type ||
+        strlen(media_type) >= MEDIA_TYPE_MAX || strpbrk(media_type, "\r\n"))
+        return -EINVAL;
+    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
+    int rc = target_of(r, repo, suffix, &t);
+    if (rc)
+        return rc;
+    snprintf(what, sizeof(what), "PUT manifest %s:%s", t.wire, ref);
+    snprintf(content_type, sizeof(content_type), "Content-Type: %s", media_type);
+    const char *headers[] = {content_type, NULL};
+    struct reg_call call = {.method = "PUT",
+                            .url = t.url,
+                            .scope = t.scope,
+                            .headers = headers,
+                            .cls = HTTP_META,
+                            .max_attempts = HTTP_MAX_ATTEMPTS,
+                            .upload_data = bytes,
+                            .upload_fd = -1,
+                            .upload_len = len};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &call, &resp, 201, what);
+    http_response_free(&resp);
+    return rc;
+}
+
+int registry_head_manifest(struct registry *r, const char *repo, const char *ref,
+                           char digest[DIGEST_STR_LEN + 1])
+{
+    struct target t;
+    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
+    if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
+        return -EINVAL;
+    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
+    int rc = target_of(r, repo, suffix, &t);
+    if (rc)
+        return rc;
+    snprintf(what, sizeof(what), "HEAD manifest %s:%s", t.wire, ref);
+    const char *headers[] = {ACCEPT_MANIFESTS, NULL};
+    struct reg_call call = {.method = "HEAD",
+                            .url = t.url,
+                            .scope = t.scope,
+                            .headers = headers,
+                            .cls = HTTP_META,
+                            .max_attempts = HTTP_MAX_ATTEMPTS,
+                            .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &call, &resp, 200, what);
+    if (rc == 0 && !ref_valid_digest(resp.docker_content_digest)) {
+        log_error("registry %s: %s: no valid Docker-Content-Digest", r->addr.hostport, what);
+        rc = -EIO;
+    }
+    if (rc == 0)
+        memcpy(digest, resp.docker_content_digest, DIGEST_STR_LEN + 1); /* validated length */
+    http_response_free(&resp);
+    return rc;
+}
+
+int registry_delete_manifest(struct registry *r, const char *repo, const char *ref)
+{
+    struct target t;
+    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
+    if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
+        return -EINVAL;
+    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
+    int rc = target_of(r, repo, suffix, &t);
+    if (rc)
+        return rc;
+    snprintf(what, sizeof(what), "DELETE manifest %s:%s", t.wire, ref);
+    struct reg_call call = {.method = "DELETE",
+                            .url = t.url,
+                            .scope = t.scope,
+                            .cls = HTTP_META,
+                            .max_attempts = 1,
+                            .upload_fd = -1};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = reg_perform(r, &call, &resp);
+    if (rc == 0 && resp.status != 202 && resp.status != 200) {
+        char code[64];
+        reg_error_code(&resp, code, sizeof(code));
+        if (resp.status == 405 || strcmp(code, "UNSUPPORTED") == 0)
+            rc = -ENOTSUP;
+        else
+            rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;
+    }
+    if (rc)
+        reg_log_failure(r, what, &resp, rc);
+    http_response_free(&resp);
+    return rc;
+}
