@@ -32,12 +32,20 @@ struct blob_source {
     blobcache_fetch_fn fetch;
     void *arg;
     void (*free_arg)(void *arg); /* the cache owns arg once it is handed over */
+    /* When set (it may point into arg): the repository whose _layers link the cache writes
+     * once the blob is stored, so the cache stays a storage root distribution can serve. */
+    const char *layer_repo;
 };
 
-int blobcache_new(const char *root, struct blobcache **out);
+/* root: the storage root; partial: where downloads and uploads are staged (same filesystem);
+ * share (may be NULL): a directory whose subdirectories are other stores, looked in before a
+ * download so a blob shared by several registries is stored once. */
+int blobcache_new(const char *root, const char *partial, const char *share,
+                  struct blobcache **out);
 /* Waits for running downloads to finish or fail. */
 void blobcache_free(struct blobcache *bc);
 const char *blobcache_root(const struct blobcache *bc);
+const char *blobcache_partial_dir(const struct blobcache *bc);
 
 int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
 bool blobcache_has(const struct blobcache *bc, const char *hex);

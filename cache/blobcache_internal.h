@@ -32,6 +32,8 @@ struct download {
 
 struct blobcache {
     char root[PATH_MAX];
+    char partial[PATH_MAX];
+    char share[PATH_MAX]; /* a directory of other stores that may already hold a blob */
     pthread_mutex_t lock;
     pthread_cond_t idle;
     struct download *active; /* running downloads, by hex */
@@ -40,6 +42,8 @@ struct blobcache {
 
 int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
 int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char *hex);
+/* Hardlinks hex from a sibling store into this one; 0 when it is now here. */
+int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size);
 int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out);
 void download_put(struct download *dl);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -16,6 +18,11 @@
 const char *blobcache_root(const struct blobcache *bc)
 {
     return bc->root;
+}
+
+const char *blobcache_partial_dir(const struct blobcache *bc)
+{
+    return bc->partial;
 }
 
 int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen)
@@ -27,7 +34,7 @@ int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, 
 
 int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s/partial/%s", bc->root, hex);
+    int n = snprintf(out, outlen, "%s/%s", bc->partial, hex);
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
@@ -66,7 +73,7 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
     if (blobcache_has(bc, hex))
         return 0;
     char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof(tmp), "%s/partial/%s.small.XXXXXX", bc->root, hex);
+    int n = snprintf(tmp, sizeof(tmp), "%s/%s.small.XXXXXX", bc->partial, hex);
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return -ENAMETOOLONG;
     int fd = mkstemp(tmp);
@@ -133,8 +140,44 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
 
 int blobcache_adopt(struct blobcache *bc, const char *path, const char *hex)
 {
-    if (blobcache_has(bc, hex))
+    struct stat st;
+    if (blobcache_has(bc, hex) ||
+        (stat(path, &st) == 0 && blobcache_link_sibling(bc, hex, (uint64_t)st.st_size) == 0))
         return unlink(path) ? -errno : 0;
     chmod(path, 0644);
     return blobcache_commit_file(bc, path, hex);
+}
+
+/* A blob is stored once per machine: the stores of other registries (and the cache, for a
+ * storage tree) are looked up first, and a verified copy found there is hardlinked. Across
+ * filesystems link() fails and the caller copies. */
+int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
+{
+    if (!bc->share[0])
+        return -ENOENT;
+    DIR *d = opendir(bc->share);
+    if (!d)
+        return -ENOENT;
+    char target[PATH_MAX];
+    int rc = blobcache_data_path(bc, hex, target, sizeof(target));
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        char candidate[PATH_MAX];
+        struct stat st;
+        if (de->d_name[0] == '.' ||
+            snprintf(candidate, sizeof(candidate), "%s/%s/docker/registry/v2/blobs/sha256/%.2s/%s/data",
+                     bc->share, de->d_name, hex, hex) >= (int)sizeof(candidate) ||
+            strcmp(candidate, target) == 0 || stat(candidate, &st) || (uint64_t)st.st_size != size)
+            continue;
+        char *slash = strrchr(target, '/');
+        *slash = '\0';
+        int made = mkdir_p(target, 0755);
+        *slash = '/';
+        if (made == 0 && link(candidate, target) == 0) {
+            closedir(d);
+            return 0;
+        }
+    }
+    closedir(d);
+    return -ENOENT;
 }

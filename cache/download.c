@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/storage.h"
 #include "common/log.h"
 
 #define FETCH_ATTEMPTS 3
@@ -148,6 +149,8 @@ static int verify_and_commit(struct download *dl)
     int rc = blobcache_commit_file(dl->bc, partial, dl->hex);
     if (rc)
         log_error("blob sha256:%s: cannot store it: %s", dl->hex, strerror(-rc));
+    else if (dl->src.layer_repo)
+        storage_link_layer(dl->bc->root, dl->src.layer_repo, dl->hex);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/storage.h"
 #include "common/log.h"
 
 struct blob_reader {
@@ -17,17 +18,21 @@ struct blob_reader {
     uint64_t size;
 };
 
-int blobcache_new(const char *root, struct blobcache **out)
+int blobcache_new(const char *root, const char *partial, const char *share,
+                  struct blobcache **out)
 {
     struct blobcache *bc = calloc(1, sizeof(*bc));
     if (!bc)
         return -ENOMEM;
-    if (snprintf(bc->root, sizeof(bc->root), "%s", root) >= (int)sizeof(bc->root)) {
+    if (snprintf(bc->root, sizeof(bc->root), "%s", root) >= (int)sizeof(bc->root) ||
+        snprintf(bc->partial, sizeof(bc->partial), "%s", partial) >= (int)sizeof(bc->partial) ||
+        snprintf(bc->share, sizeof(bc->share), "%s", share ? share : "") >=
+            (int)sizeof(bc->share)) {
         free(bc);
         return -ENAMETOOLONG;
     }
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/partial", root);
+    snprintf(path, sizeof(path), "%s", partial);
     int rc = mkdir_p(path, 0700);
     if (!rc) {
         snprintf(path, sizeof(path), "%s/docker/registry/v2/blobs/sha256", root);
@@ -99,11 +104,14 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
         dl->refs++;
         pthread_mutex_unlock(&dl->lock);
         r->dl = dl;
-    } else if ((r->fd = open_stored(bc, hex, size)) < 0) {
+    } else if ((r->fd = open_stored(bc, hex, size)) < 0 &&
+               (blobcache_link_sibling(bc, hex, size) || (r->fd = open_stored(bc, hex, size)) < 0)) {
         rc = download_start(bc, hex, size, &source, &r->dl);
         source.free_arg = NULL; /* download_start owns it now, even on failure */
     }
     pthread_mutex_unlock(&bc->lock);
+    if (r->fd >= 0 && source.layer_repo)
+        storage_link_layer(bc->root, source.layer_repo, hex);
     if (source.free_arg)
         source.free_arg(source.arg);
     if (rc) {

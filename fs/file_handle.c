@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "fs/backend.h"
 #include "fs/host.h"
 
 /* What the download thread needs to reach the registry; owned by the cache once handed over. */
@@ -18,7 +19,7 @@ struct blob_fetch {
 static int fetch_blob(void *arg, uint64_t offset, blobcache_sink_fn sink, void *sink_ctx)
 {
     struct blob_fetch *f = arg;
-    return registry_get_blob(f->host->reg, f->repo, f->digest, offset, sink, sink_ctx);
+    return backend_get_blob(f->host, f->repo, f->digest, offset, sink, sink_ctx);
 }
 
 static int open_blob(const struct node *n, struct open_file *fh)
@@ -29,7 +30,10 @@ static int open_blob(const struct node *n, struct open_file *fh)
     f->host = n->host;
     snprintf(f->repo, sizeof(f->repo), "%s", n->repo);
     snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", n->entry->hex);
-    struct blob_source src = {.fetch = fetch_blob, .arg = f, .free_arg = free};
+    struct blob_source src = {.fetch = fetch_blob,
+                              .arg = f,
+                              .free_arg = free,
+                              .layer_repo = n->host->local_root ? NULL : f->repo};
     return blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
 }
 

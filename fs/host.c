@@ -5,8 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cache/storage.h"
 #include "common/log.h"
+#include "fs/backend.h"
 #include "fs/image_view.h"
 #include "fs/stage.h"
 
@@ -22,12 +26,14 @@ static void free_cached_list(void *p)
     free(cl);
 }
 
-int host_new(const char *address, const struct rfs_config *cfg, struct host **out)
+bool host_is_storage_path(const char *address)
 {
-    struct host *h = calloc(1, sizeof(*h));
-    if (!h)
-        return -ENOMEM;
-    h->cfg = cfg;
+    return address[0] == '/' || strncmp(address, "./", 2) == 0;
+}
+
+/* A remote registry caches into CACHE_DIR/HOST[:PORT], itself a storage root. */
+static int open_remote(struct host *h, const char *address, const struct rfs_config *cfg)
+{
     struct registry_options opt = {
         .address = address,
         .tls_verify = cfg->tls_verify,
@@ -35,18 +41,44 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
         .authfile = cfg->authfile,
     };
     int rc = registry_new(&opt, &h->reg);
-    if (rc) {
-        free(h);
+    if (rc)
         return rc;
-    }
     snprintf(h->name, sizeof(h->name), "%s", registry_addr(h->reg)->hostport);
-    char root[PATH_MAX];
+    char root[PATH_MAX], partial[PATH_MAX + 16];
     if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))
-        rc = -ENAMETOOLONG;
-    else
-        rc = blobcache_new(root, &h->blobs);
+        return -ENAMETOOLONG;
+    snprintf(partial, sizeof(partial), "%s/partial", root);
+    return blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
+}
+
+/* A storage tree is its own blob store; blobs the cache holds are hardlinked in. */
+static int open_storage_tree(struct host *h, const char *path)
+{
+    char resolved[PATH_MAX], partial[PATH_MAX + 32];
+    if (!realpath(path, resolved))
+        return -errno;
+    struct stat st;
+    if (stat(resolved, &st) || !S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    h->local_root = strdup(resolved);
+    if (!h->local_root)
+        return -ENOMEM;
+    snprintf(h->name, sizeof(h->name), "%s", resolved);
+    snprintf(partial, sizeof(partial), "%s/.registryfs-partial", resolved);
+    return blobcache_new(resolved, partial, h->cfg->cache_dir, &h->blobs);
+}
+
+int host_new(const char *address, const struct rfs_config *cfg, struct host **out)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->cfg = cfg;
+    int rc = host_is_storage_path(address) ? open_storage_tree(h, address)
+                                           : open_remote(h, address, cfg);
     if (rc) {
         registry_free(h->reg);
+        free(h->local_root);
         free(h);
         return rc;
     }
@@ -65,6 +97,12 @@ void host_free(struct host *h)
     if (!h)
         return;
     blobcache_free(h->blobs);
+    if (h->local_root) { /* leave the tree as distribution would: no staging directory */
+        char partial[PATH_MAX + 32];
+        snprintf(partial, sizeof(partial), "%s/.registryfs-partial", h->local_root);
+        rmdir(partial);
+    }
+    free(h->local_root);
     registry_free(h->reg);
     strlist_free(&h->catalog.items);
     strmap_clear(&h->tags, free_cached_list);
@@ -86,12 +124,12 @@ static bool is_fresh(const struct host *h, time_t fetched_at)
  * Brings a cached list up to date. The request runs unlocked (two threads may both fetch; the
  * later answer wins, which is harmless). A failure keeps a stale list when there is one.
  */
-typedef int (*list_fetch_fn)(struct registry *r, const char *arg, struct strlist *out);
+typedef int (*list_fetch_fn)(struct host *h, const char *arg, struct strlist *out);
 
-static int fetch_catalog(struct registry *r, const char *unused, struct strlist *out)
+static int fetch_catalog(struct host *h, const char *unused, struct strlist *out)
 {
     (void)unused;
-    return registry_catalog(r, out);
+    return backend_catalog(h, out);
 }
 
 static int refresh_list(struct host *h, struct cached_list *cl, list_fetch_fn fetch,
@@ -105,7 +143,7 @@ static int refresh_list(struct host *h, struct cached_list *cl, list_fetch_fn fe
         return status;
 
     struct strlist items = STRLIST_INIT;
-    int rc = fetch(h->reg, arg, &items);
+    int rc = fetch(h, arg, &items);
     strlist_sort_unique(&items);
     pthread_mutex_lock(&h->lock);
     bool keep_stale = rc && rc != -ENOENT && rc != -ENOTSUP && cl->valid && cl->status == 0;
@@ -153,7 +191,7 @@ static int refresh_tags(struct host *h, const char *repo, struct cached_list **o
     if (!cl)
         return -ENOMEM;
     *out = cl;
-    return refresh_list(h, cl, registry_tags, repo);
+    return refresh_list(h, cl, backend_tags, repo);
 }
 
 /* First index whose item is >= key in a sorted list. */
@@ -279,11 +317,10 @@ int host_resolve_tag(struct host *h, const char *repo, const char *tag,
     pthread_mutex_unlock(&h->lock);
 
     struct buf body;
-    char media_type[MEDIA_TYPE_MAX];
     buf_init(&body, MANIFEST_MAX_BYTES);
-    int rc = registry_get_manifest(h->reg, repo, tag, &body, media_type, digest);
-    if (rc == 0)
-        store_manifest(h, digest, &body);
+    int rc = backend_get_manifest(h, repo, tag, &body, digest);
+    if (rc == 0 && !h->local_root && store_manifest(h, digest, &body) == 0)
+        storage_link_tag(blobcache_root(h->blobs), repo, tag, digest + strlen(DIGEST_PREFIX));
     buf_free(&body);
 
     pthread_mutex_lock(&h->lock);
@@ -310,15 +347,17 @@ int host_resolve_tag(struct host *h, const char *repo, const char *tag,
 int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out)
 {
     const char *hex = digest + strlen(DIGEST_PREFIX);
-    if (blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0)
+    if (!h->local_root && blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0)
+    {
+        storage_link_revision(blobcache_root(h->blobs), repo, hex); /* best effort */
         return 0;
-    char media_type[MEDIA_TYPE_MAX];
+    }
     char actual[DIGEST_STR_LEN + 1];
     buf_reset(out);
     out->limit = MANIFEST_MAX_BYTES;
-    int rc = registry_get_manifest(h->reg, repo, digest, out, media_type, actual);
-    if (rc == 0)
-        store_manifest(h, digest, out);
+    int rc = backend_get_manifest(h, repo, digest, out, actual);
+    if (rc == 0 && !h->local_root && store_manifest(h, digest, out) == 0)
+        storage_link_revision(blobcache_root(h->blobs), repo, hex);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #ifndef REGISTRYFS_HOST_H
 #define REGISTRYFS_HOST_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -27,9 +28,10 @@ struct cached_list {
 };
 
 struct host {
-    char name[REF_HOST_MAX + 8]; /* HOST[:PORT], the directory name */
+    char name[PATH_MAX]; /* HOST[:PORT] (the directory name), or the storage tree path */
     const struct rfs_config *cfg;
-    struct registry *reg;
+    struct registry *reg; /* a remote registry, or */
+    char *local_root;     /* a storage tree mounted as a registry (its own blob store) */
     struct blobcache *blobs;
 
     pthread_mutex_t lock;
@@ -44,7 +46,9 @@ struct host {
     struct strmap blob_homes;    /* hex → a repository known to hold that blob (char *) */
 };
 
+/* address: [scheme://]HOST[:PORT], or a storage tree's path (absolute or ./relative). */
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
+bool host_is_storage_path(const char *address);
 void host_free(struct host *h);
 
 /* DIR_IS_REPO | DIR_IS_NAMESPACE for a namespace path ("" is the registry root), 0 if none. */

@@ -9,6 +9,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "fs/backend.h"
 #include "fs/ops.h"
 #include "fs/rfs.h"
 #include "transport/registry.h"
@@ -202,7 +203,7 @@ static int connect_single(struct rfs *fs)
                               : strerror(-rc));
         return -1;
     }
-    rc = registry_ping(fs->single->reg);
+    rc = backend_ping(fs->single);
     if (rc) {
         fprintf(stderr, "registryfs: %s does not answer as a registry: %s\n", fs->cfg.registry,
                 strerror(-rc));
@@ -247,8 +248,9 @@ int main(int argc, char *argv[])
         goto out;
 
     char fsname[REF_HOST_MAX + 64];
-    snprintf(fsname, sizeof(fsname), "-ofsname=registryfs:%s,subtype=registryfs",
-             fs.single ? fs.single->name : "root");
+    /* a path may hold commas, which would split the option: storage trees are "storage" */
+    snprintf(fsname, sizeof(fsname), "-ofsname=registryfs:%.200s,subtype=registryfs",
+             !fs.single ? "root" : fs.single->local_root ? "storage" : fs.single->name);
     fuse_opt_add_arg(&args, fsname);
     if (!fs.cfg.rw)
         fuse_opt_add_arg(&args, "-oro");

@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 #include "fs/host.h"
-#include "transport/registry_write.h"
+#include "fs/backend.h"
 
 #define STATUS_XATTR "user.registryfs.status"
 
@@ -393,7 +393,7 @@ int rfs_unlink(const char *path)
 static int delete_tag(struct host *h, const char *repo, const char *tag)
 {
     char digest[DIGEST_STR_LEN + 1], other[DIGEST_STR_LEN + 1];
-    int rc = registry_head_manifest(h->reg, repo, tag, digest);
+    int rc = backend_head_manifest(h, repo, tag, digest);
     if (rc)
         return rc;
     struct strlist tags = STRLIST_INIT;
@@ -402,7 +402,7 @@ static int delete_tag(struct host *h, const char *repo, const char *tag)
     for (size_t i = 0; i < tags.len && rc == 0; i++) {
         if (strcmp(tags.items[i], tag) == 0)
             continue;
-        if (registry_head_manifest(h->reg, repo, tags.items[i], other) == 0 &&
+        if (backend_head_manifest(h, repo, tags.items[i], other) == 0 &&
             strcmp(other, digest) == 0) {
             log_error("%s/%s:%s: not deleted: tag %s points at the same manifest %s, and the "
                       "registry can only delete both",
@@ -412,7 +412,7 @@ static int delete_tag(struct host *h, const char *repo, const char *tag)
     }
     strlist_free(&tags);
     if (rc == 0)
-        rc = registry_delete_manifest(h->reg, repo, digest);
+        rc = backend_delete_manifest(h, repo, digest);
     if (rc == -ENOTSUP) {
         log_error("%s/%s:%s: the registry refuses deletion", h->name, repo, tag);
         rc = -EPERM;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "fs/backend.h"
 #include "transport/ref.h"
 
 int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
@@ -21,7 +22,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     int rc = host_new(hostport, &fs->cfg, &h);
     if (rc)
         return rc == -EINVAL ? -ENOENT : rc;
-    rc = registry_ping(h->reg);
+    rc = backend_ping(h);
     if (rc) {
         log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));
         host_free(h);

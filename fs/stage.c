@@ -223,8 +223,8 @@ static struct staged_file *new_file(const char *name, mode_t mode)
 
 static int open_spill(struct stage *s, struct staged_file *f)
 {
-    int n = snprintf(f->spill, sizeof(f->spill), "%s/partial/upload.XXXXXX",
-                     blobcache_root(s->host->blobs));
+    int n = snprintf(f->spill, sizeof(f->spill), "%s/upload.XXXXXX",
+                     blobcache_partial_dir(s->host->blobs));
     if (n < 0 || (size_t)n >= sizeof(f->spill))
         return -ENAMETOOLONG;
     f->fd = mkstemp(f->spill);

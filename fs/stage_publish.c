@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "fs/host.h"
 #include "fs/stage.h"
-#include "transport/registry_write.h"
+#include "fs/backend.h"
 
 static int fail(struct stage *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -103,20 +103,20 @@ static int ensure_blob(struct stage *s, const char *hex, const char *from, int f
     struct host *h = s->host;
     char digest[DIGEST_STR_LEN + 1];
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
-    int rc = registry_blob_exists(h->reg, s->repo, digest, NULL);
+    int rc = backend_blob_exists(h, s->repo, digest);
     if (rc != -ENOENT)
         return rc;
     char home[REF_NAME_MAX + 1];
     if (from)
         snprintf(home, sizeof(home), "%s", from);
     if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, s->repo) != 0) {
-        rc = registry_blob_mount(h->reg, s->repo, digest, home);
+        rc = backend_blob_mount(h, s->repo, digest, home);
         if (rc != -ENOENT)
             return rc;
     }
     if (fd < 0)
         return -ENOENT;
-    return registry_upload_blob(h->reg, s->repo, digest, fd, size);
+    return backend_upload_blob(h, s->repo, digest, fd, size);
 }
 
 static int commit_blob(struct stage *s, struct staged_file *f)
@@ -298,7 +298,7 @@ static int instance_bytes(struct stage *s, const struct descriptor *d, struct bu
 static int put_manifest(struct stage *s, const char *ref, const struct buf *bytes,
                         const char *media_type)
 {
-    int rc = registry_put_manifest(s->host->reg, s->repo, ref, media_type, bytes->data,
+    int rc = backend_put_manifest(s->host, s->repo, ref, media_type, bytes->data,
                                    bytes->len);
     return rc ? fail(s, rc, "PUT manifest %s: %s", ref, strerror(-rc)) : 0;
 }

@@ -1,0 +1,39 @@
+/*
+ * The repository side of a distribution storage root (ROOT/docker/registry/v2/repositories):
+ * the link files distribution writes for tags, manifest revisions and layers. Together with the
+ * blob store (blobcache.h) this makes a tree `docker-registry serve` can serve, and lets a
+ * storage tree be mounted as a registry of its own.
+ *
+ *   repositories/REPO/_manifests/tags/TAG/current/link          "sha256:HEX" (the tag)
+ *   repositories/REPO/_manifests/tags/TAG/index/sha256/HEX/link "sha256:HEX" (its history)
+ *   repositories/REPO/_manifests/revisions/sha256/HEX/link      "sha256:HEX" (every manifest)
+ *   repositories/REPO/_layers/sha256/HEX/link                   "sha256:HEX" (every blob)
+ *
+ * Names and digests are validated by the caller (fs/) before they get here.
+ */
+#ifndef REGISTRYFS_STORAGE_H
+#define REGISTRYFS_STORAGE_H
+
+#include <stdbool.h>
+
+#include "common/sha256.h"
+#include "common/strlist.h"
+
+/* Repositories: directories below repositories/ that hold _manifests. Sorted. */
+int storage_catalog(const char *root, struct strlist *out);
+/* Tags with a current/link. -ENOENT when the repository does not exist. */
+int storage_tags(const char *root, const char *repo, struct strlist *out);
+/* The hex a tag points at. -ENOENT when there is no such tag, -EIO for a damaged link. */
+int storage_tag_target(const char *root, const char *repo, const char *tag,
+                       char hex[SHA256_HEX_LEN + 1]);
+bool storage_has_revision(const char *root, const char *repo, const char *hex);
+bool storage_has_layer(const char *root, const char *repo, const char *hex);
+
+int storage_link_revision(const char *root, const char *repo, const char *hex);
+int storage_link_layer(const char *root, const char *repo, const char *hex);
+/* current/link and index/sha256/HEX/link. */
+int storage_link_tag(const char *root, const char *repo, const char *tag, const char *hex);
+/* Removes every tag of repo pointing at hex, and the revision. */
+int storage_delete_manifest(const char *root, const char *repo, const char *hex);
+
+#endif
