@@ -6,8 +6,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 VERSION := 0.1.0
 
-CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 \
+OPT ?= -O2 -g
+SAN ?=
+override CFLAGS := $(OPT) $(SAN) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 \
 	-DREGISTRYFS_VERSION=\"$(VERSION)\" -I. $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
@@ -53,8 +54,8 @@ check: test
 
 # AddressSanitizer + UBSan build of the binary and unit tests, then the suite against it.
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" registryfs-asan unit
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" registryfs-asan unit
 
 registryfs-asan: $(OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -12,4 +12,13 @@ make unit
 # AddressSanitizer + UBSan: unit tests and the integration suite against the sanitized binary.
 # Reports from the daemon go to files the harness checks after each test.
 make -j2 asan
+reports=$(mktemp -d)
+ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0" \
+UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
 REGISTRYFS_BIN="$PWD/registryfs-asan" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests "$@"
+if [ -n "$(ls -A "$reports")" ]; then
+  echo "sanitizer reports from registryfs-asan:" >&2
+  cat "$reports"/* >&2
+  exit 1
+fi
+echo "sanitizers: no reports"
