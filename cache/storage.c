@@ -237,3 +237,14 @@ int storage_delete_manifest(const char *root, const char *repo, const char *hex)
         remove_tree(dir);
     return rc;
 }
+
+int storage_untag(const char *root, const char *repo, const char *tag)
+{
+    char dir[PATH_MAX], hex[SHA256_HEX_LEN + 1];
+    int rc = storage_tag_target(root, repo, tag, hex);
+    if (rc == 0)
+        rc = repo_path(dir, sizeof(dir), root, repo, "_manifests/tags/%s%s", tag, NULL);
+    if (rc == 0)
+        remove_tree(dir);
+    return rc;
+}

@@ -33,6 +33,8 @@ int storage_link_revision(const char *root, const char *repo, const char *hex);
 int storage_link_layer(const char *root, const char *repo, const char *hex);
 /* current/link and index/sha256/HEX/link. */
 int storage_link_tag(const char *root, const char *repo, const char *tag, const char *hex);
+/* Removes one tag (its current link and history). */
+int storage_untag(const char *root, const char *repo, const char *tag);
 /* Removes every tag of repo pointing at hex, and the revision. */
 int storage_delete_manifest(const char *root, const char *repo, const char *hex);
 

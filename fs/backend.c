@@ -165,9 +165,11 @@ int backend_head_manifest(struct host *h, const char *repo, const char *ref,
     return rc;
 }
 
-int backend_delete_manifest(struct host *h, const char *repo, const char *digest)
+int backend_delete_manifest(struct host *h, const char *repo, const char *ref)
 {
     if (!h->local_root)
-        return registry_delete_manifest(h->reg, repo, digest);
-    return storage_delete_manifest(h->local_root, repo, hex_of(digest));
+        return registry_delete_manifest(h->reg, repo, ref);
+    if (!ref_valid_digest(ref))
+        return storage_untag(h->local_root, repo, ref);
+    return storage_delete_manifest(h->local_root, repo, hex_of(ref));
 }

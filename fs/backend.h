@@ -29,6 +29,7 @@ int backend_put_manifest(struct host *h, const char *repo, const char *ref,
                          const char *media_type, const void *bytes, size_t len);
 int backend_head_manifest(struct host *h, const char *repo, const char *ref,
                           char digest[DIGEST_STR_LEN + 1]);
-int backend_delete_manifest(struct host *h, const char *repo, const char *digest);
+/* ref: a digest (removes every tag on it), or a tag (-ENOTSUP where the registry cannot). */
+int backend_delete_manifest(struct host *h, const char *repo, const char *ref);
 
 #endif

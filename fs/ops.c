@@ -211,7 +211,7 @@ static int rfs_opendir(const char *path, struct fuse_file_info *fi)
         return rc;
     }
     fi->fh = (uintptr_t)l;
-    fi->cache_readdir = 1;
+    fi->cache_readdir = !fs->cfg.rw; /* writable directories change under the kernel's feet */
     return 0;
 }
 

@@ -93,7 +93,7 @@ static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_
     fh->stage = s;
     __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
     fh->sfile = f;
-    f->refs++; /* under no lock: f is referenced by the caller, who holds it */
+    staged_file_hold(s, f);
     fh->writable = true;
     __atomic_add_fetch(&f->writers, 1, __ATOMIC_ACQ_REL);
     fi->fh = (uintptr_t)fh;
@@ -393,7 +393,14 @@ int rfs_unlink(const char *path)
 static int delete_tag(struct host *h, const char *repo, const char *tag)
 {
     char digest[DIGEST_STR_LEN + 1], other[DIGEST_STR_LEN + 1];
-    int rc = backend_head_manifest(h, repo, tag, digest);
+    int rc = backend_delete_manifest(h, repo, tag); /* registries that can untag */
+    if (rc != -ENOTSUP) {
+        if (rc == 0)
+            log_info("%s/%s:%s: tag deleted", h->name, repo, tag);
+        host_invalidate_repo(h, repo, tag);
+        return rc;
+    }
+    rc = backend_head_manifest(h, repo, tag, digest);
     if (rc)
         return rc;
     struct strlist tags = STRLIST_INIT;
@@ -563,9 +570,11 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
     }
     if (rc == 0)
         rc = stage_try_publish(s, true);
-    if (rc == 0)
-        log_info("%s/%s:%s: retagged as %s:%s; the old tag stays (the registry API cannot remove "
-                 "a tag alone)",
+    if (rc == 0 && backend_delete_manifest(src->host, src->repo, src->ref) == 0)
+        host_invalidate_repo(src->host, src->repo, src->ref);
+    else if (rc == 0)
+        log_info("%s/%s:%s: retagged as %s:%s; the old tag stays (this registry deletes "
+                 "manifests by digest only, which would take the new tag too)",
                  src->host->name, src->repo, src->ref, parent.dir, name);
     stage_put(s);
     node_release(&parent);

@@ -76,6 +76,7 @@ static void free_file(struct staged_file *f)
         unlink(f->spill);
     if (f->hash.md)
         sha256_abort(&f->hash);
+    pthread_mutex_destroy(&f->io);
     free(f);
 }
 
@@ -167,6 +168,13 @@ struct staged_file *stage_file_get(struct stage *s, const char *name)
     return f;
 }
 
+void staged_file_hold(struct stage *s, struct staged_file *f)
+{
+    pthread_mutex_lock(&s->lock);
+    f->refs++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void staged_file_put(struct stage *s, struct staged_file *f)
 {
     pthread_mutex_lock(&s->lock);
@@ -215,6 +223,7 @@ static struct staged_file *new_file(const char *name, mode_t mode)
     if (stage_role_of(name, &f->role, hex) == 0)
         memcpy(f->hex, hex, sizeof(hex));
     f->fd = -1;
+    pthread_mutex_init(&f->io, NULL);
     f->mode = mode & 07777;
     clock_gettime(CLOCK_REALTIME, &f->mtime);
     f->refs = 1;
@@ -325,6 +334,7 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
         }
         done += (size_t)n;
     }
+    pthread_mutex_lock(&f->io);
     if (off == f->hashed && !f->hash_broken) {
         sha256_update(&f->hash, buf, len);
         f->hashed += len;
@@ -335,6 +345,7 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
         f->size = off + len;
     f->dirty = true;
     f->committed = false;
+    pthread_mutex_unlock(&f->io);
     return (int)len;
 }
 
@@ -352,6 +363,7 @@ int stage_file_truncate(struct staged_file *f, uint64_t size)
         return size == f->size ? 0 : -EINVAL;
     if (ftruncate(f->fd, (off_t)size))
         return -errno;
+    pthread_mutex_lock(&f->io);
     if (size != f->size || size != f->hashed)
         f->hash_broken = size != f->hashed;
     if (size == 0 && f->hash.md) {
@@ -364,6 +376,7 @@ int stage_file_truncate(struct staged_file *f, uint64_t size)
     f->size = size;
     f->dirty = true;
     f->committed = false;
+    pthread_mutex_unlock(&f->io);
     return 0;
 }
 

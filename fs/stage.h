@@ -39,6 +39,7 @@ struct staged_file {
     uint64_t size;
     /* Tools write sequentially, so the hash is computed as bytes arrive; any other pattern
      * sets hash_broken and the commit hashes the spill file instead. */
+    pthread_mutex_t io; /* size and hash against concurrent writes of one file */
     struct sha256 hash;
     uint64_t hashed;
     bool hash_broken;
@@ -94,6 +95,7 @@ int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_
 
 /* Files (referenced) by name; NULL if none. */
 struct staged_file *stage_file_get(struct stage *s, const char *name);
+void staged_file_hold(struct stage *s, struct staged_file *f);
 void staged_file_put(struct stage *s, struct staged_file *f);
 /* Creates (or truncates, when it exists) a file with spill storage. */
 int stage_file_create(struct stage *s, const char *name, mode_t mode, struct staged_file **out);

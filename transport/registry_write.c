@@ -269,7 +269,9 @@ int registry_delete_manifest(struct registry *r, const char *repo, const char *r
     if (rc == 0 && resp.status != 202 && resp.status != 200) {
         char code[64];
         reg_error_code(&resp, code, sizeof(code));
-        if (resp.status == 405 || strcmp(code, "UNSUPPORTED") == 0)
+        /* distribution 2.x answers a tag reference with 400 DIGEST_INVALID */
+        if (resp.status == 405 || strcmp(code, "UNSUPPORTED") == 0 ||
+            (resp.status == 400 && !ref_valid_digest(ref)))
             rc = -ENOTSUP;
         else
             rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;

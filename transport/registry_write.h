@@ -39,8 +39,8 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
 int registry_head_manifest(struct registry *r, const char *repo, const char *ref,
                            char digest[DIGEST_STR_LEN + 1]);
 
-/* DELETE /v2/REPO/manifests/REF. -ENOTSUP when the registry refuses deletion (405, or
- * UNSUPPORTED / 400 for a tag reference). */
+/* DELETE /v2/REPO/manifests/REF (a digest; or a tag, which newer registries untag). -ENOTSUP
+ * when the registry refuses (405, UNSUPPORTED, or 400 for a tag reference). */
 int registry_delete_manifest(struct registry *r, const char *repo, const char *ref);
 
 #endif
