@@ -160,6 +160,19 @@ static int prepare_cache_dir(struct rfs_config *cfg)
     return 0;
 }
 
+static void free_command_line(struct cli *cli)
+{
+    struct rfs_config *cfg = cli->cfg;
+    free(cli->platform);
+    free(cli->tls_verify);
+    for (int i = 0; i < cli->n_positional; i++)
+        free(cli->positional[i]);
+    free(cfg->cache_dir);
+    free(cfg->log_file);
+    free(cfg->authfile);
+    free(cfg->cert_dir);
+}
+
 static int parse_command_line(struct fuse_args *args, struct cli *cli)
 {
     struct rfs_config *cfg = cli->cfg;
@@ -259,5 +272,6 @@ int main(int argc, char *argv[])
 out:
     rfs_free_hosts(&fs);
     fuse_opt_free_args(&args);
+    free_command_line(&cli);
     return status;
 }

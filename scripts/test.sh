@@ -14,6 +14,7 @@ make unit
 make -j2 asan
 reports=$(mktemp -d)
 ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0" \
+LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
 UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
 REGISTRYFS_BIN="$PWD/registryfs-asan" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests "$@"
 if [ -n "$(ls -A "$reports")" ]; then
