@@ -14,12 +14,13 @@ make unit
 make -j2 asan
 reports=$(mktemp -d)
 ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0" \
-LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
 REGISTRYFS_BIN="$PWD/registryfs-asan" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests "$@"
-if [ -n "$(ls -A "$reports")" ]; then
+found=$(grep -l -e "ERROR: " -e "runtime error" "$reports"/* 2>/dev/null || true)
+if [ -n "$found" ]; then
   echo "sanitizer reports from registryfs-asan:" >&2
-  cat "$reports"/* >&2
+  cat $found >&2
   exit 1
 fi
 echo "sanitizers: no reports"
