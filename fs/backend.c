@@ -83,14 +83,18 @@ int backend_get_blob(struct host *h, const char *repo, const char *digest, uint6
     return -EIO;
 }
 
-int backend_blob_exists(struct host *h, const char *repo, const char *digest)
+int backend_blob_exists(struct host *h, const char *repo, const char *digest, uint64_t *size)
 {
     if (!h->local_root)
-        return registry_blob_exists(h->reg, repo, digest, NULL);
-    return storage_has_layer(h->local_root, repo, hex_of(digest)) &&
-                   blobcache_has(h->blobs, hex_of(digest))
-               ? 0
-               : -ENOENT;
+        return registry_blob_exists(h->reg, repo, digest, size);
+    char path[PATH_MAX];
+    struct stat st;
+    if (!storage_has_layer(h->local_root, repo, hex_of(digest)) ||
+        blobcache_data_path(h->blobs, hex_of(digest), path, sizeof(path)) || stat(path, &st))
+        return -ENOENT;
+    if (size)
+        *size = (uint64_t)st.st_size;
+    return 0;
 }
 
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from)

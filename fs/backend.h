@@ -21,7 +21,8 @@ int backend_get_manifest(struct host *h, const char *repo, const char *ref, stru
                          char digest_out[DIGEST_STR_LEN + 1]);
 int backend_get_blob(struct host *h, const char *repo, const char *digest, uint64_t offset,
                      blob_sink_fn sink, void *ctx);
-int backend_blob_exists(struct host *h, const char *repo, const char *digest);
+/* 0 when repo has the blob; *size (may be NULL) gets its size. */
+int backend_blob_exists(struct host *h, const char *repo, const char *digest, uint64_t *size);
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from);
 int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd,
                         uint64_t size);

@@ -102,8 +102,14 @@ static int ensure_blob(struct stage *s, const char *hex, const char *from, int f
 {
     struct host *h = s->host;
     char digest[DIGEST_STR_LEN + 1];
+    uint64_t have = 0;
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
-    int rc = backend_blob_exists(h, s->repo, digest);
+    int rc = backend_blob_exists(h, s->repo, digest, &have);
+    if (rc == 0 && have != size) {
+        log_error("%s/%s: blob %s is %llu bytes in the registry, the manifest says %llu",
+                  h->name, s->repo, hex, (unsigned long long)have, (unsigned long long)size);
+        return -EBADMSG;
+    }
     if (rc != -ENOENT)
         return rc;
     char home[REF_NAME_MAX + 1];
@@ -144,8 +150,8 @@ static int commit_blob(struct stage *s, struct staged_file *f)
         f->spill[0] = '\0';
     rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
     if (rc)
-        return fail(s, rc == -ENOENT ? -EIO : rc, "blob %s: upload failed: %s", f->hex,
-                    strerror(-rc));
+        return fail(s, rc == -ENOENT || rc == -EBADMSG ? -EIO : rc, "blob %s: upload failed: %s",
+                    f->hex, strerror(-rc));
     host_blob_home_set(s->host, f->hex, s->repo);
     return 0;
 }
@@ -268,6 +274,9 @@ static int check_blob(struct stage *s, const struct descriptor *d, bool *missing
         note_waiting(s, "waiting for blob %s", hex);
         return 0;
     }
+    if (rc == -EBADMSG)
+        return fail(s, -EIO, "blob %s has another size in the registry than the manifest says",
+                    hex);
     return rc ? fail(s, rc, "blob %s: %s", hex, strerror(-rc)) : 0;
 }
 
