@@ -44,6 +44,9 @@ int blobcache_new(const char *root, const char *partial, const char *share,
                   struct blobcache **out);
 /* Waits for running downloads to finish or fail. */
 void blobcache_free(struct blobcache *bc);
+/* The store is a storage tree others write: each blob is hashed once per mount before it is
+ * served (EIO when damaged), and nothing in it is ever deleted. */
+void blobcache_set_foreign(struct blobcache *bc);
 const char *blobcache_root(const struct blobcache *bc);
 const char *blobcache_partial_dir(const struct blobcache *bc);
 

@@ -8,6 +8,7 @@
 
 #include "cache/blobcache.h"
 #include "common/fsutil.h"
+#include "common/strmap.h"
 #include "common/sha256.h"
 
 enum download_state { DL_RUNNING, DL_DONE, DL_FAILED };
@@ -34,6 +35,8 @@ struct blobcache {
     char root[PATH_MAX];
     char partial[PATH_MAX];
     char share[PATH_MAX]; /* a directory of other stores that may already hold a blob */
+    bool foreign;          /* a storage tree written by others: verify, never delete */
+    struct strmap verified; /* hex of blobs verified in this mount (foreign stores) */
     pthread_mutex_t lock;
     pthread_cond_t idle;
     struct download *active; /* running downloads, by hex */

@@ -70,7 +70,7 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
         return rc;
     if (strcmp(actual, hex) != 0)
         return -EIO;
-    if (blobcache_has(bc, hex))
+    if (blobcache_has(bc, hex) || blobcache_link_sibling(bc, hex, len) == 0)
         return 0;
     char tmp[PATH_MAX];
     int n = snprintf(tmp, sizeof(tmp), "%s/%s.small.XXXXXX", bc->partial, hex);
@@ -131,6 +131,10 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
     if ((rc = sha256_hex_of(out->data ? out->data : "", out->len, actual)))
         return rc;
     if (strcmp(actual, hex) != 0) {
+        if (bc->foreign) { /* someone else's tree: report, never delete */
+            log_error("storage: %s does not match its digest", path);
+            return -EIO;
+        }
         log_error("cache: %s does not match its digest; discarding it", path);
         unlink(path);
         return -ENOENT;

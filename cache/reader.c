@@ -11,6 +11,7 @@
 
 #include "cache/storage.h"
 #include "common/log.h"
+#include "common/sha256.h"
 
 struct blob_reader {
     int fd;                /* the stored blob, when it was cached at open */
@@ -45,6 +46,7 @@ int blobcache_new(const char *root, const char *partial, const char *share,
     }
     pthread_mutex_init(&bc->lock, NULL);
     pthread_cond_init(&bc->idle, NULL);
+    strmap_init(&bc->verified);
     *out = bc;
     return 0;
 }
@@ -59,6 +61,7 @@ void blobcache_free(struct blobcache *bc)
     pthread_mutex_unlock(&bc->lock);
     pthread_mutex_destroy(&bc->lock);
     pthread_cond_destroy(&bc->idle);
+    strmap_clear(&bc->verified, NULL);
     free(bc);
 }
 
@@ -74,11 +77,39 @@ static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
     struct stat st;
     if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == size)
         return fd;
+    close(fd);
+    if (bc->foreign) {
+        log_error("storage: %s has %lld bytes, the manifest says %llu", path,
+                  (long long)st.st_size, (unsigned long long)size);
+        return -2; /* not ours to delete */
+    }
     log_warn("cache: %s has %lld bytes, expected %llu; fetching it again", path,
              (long long)st.st_size, (unsigned long long)size);
-    close(fd);
     unlink(path);
     return -1;
+}
+
+/* A storage tree is written by others: each blob is hashed once per mount before it is
+ * served. Called without bc->lock. */
+static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size)
+{
+    pthread_mutex_lock(&bc->lock);
+    bool known = strmap_get(&bc->verified, hex) != NULL;
+    pthread_mutex_unlock(&bc->lock);
+    if (known)
+        return 0;
+    char actual[SHA256_HEX_LEN + 1];
+    int rc = sha256_hex_of_fd(fd, size, actual);
+    if (rc == 0 && strcmp(actual, hex) != 0) {
+        log_error("storage: blob %s holds content sha256:%s", hex, actual);
+        rc = -EIO;
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&bc->lock);
+        strmap_put(&bc->verified, hex, (void *)1, NULL);
+        pthread_mutex_unlock(&bc->lock);
+    }
+    return rc;
 }
 
 int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
@@ -104,12 +135,19 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
         dl->refs++;
         pthread_mutex_unlock(&dl->lock);
         r->dl = dl;
-    } else if ((r->fd = open_stored(bc, hex, size)) < 0 &&
+    } else if ((r->fd = open_stored(bc, hex, size)) == -2) {
+        rc = -EIO;
+    } else if (r->fd < 0 &&
                (blobcache_link_sibling(bc, hex, size) || (r->fd = open_stored(bc, hex, size)) < 0)) {
+        r->fd = -1;
         rc = download_start(bc, hex, size, &source, &r->dl);
         source.free_arg = NULL; /* download_start owns it now, even on failure */
     }
     pthread_mutex_unlock(&bc->lock);
+    if (rc == 0 && r->fd >= 0 && bc->foreign)
+        rc = verify_once(bc, r->fd, hex, size);
+    if (rc && r->fd >= 0)
+        close(r->fd);
     if (r->fd >= 0 && source.layer_repo)
         storage_link_layer(bc->root, source.layer_repo, hex);
     if (source.free_arg)
@@ -181,4 +219,9 @@ void blobcache_close(struct blob_reader *r)
     if (r->dl)
         download_put(r->dl);
     free(r);
+}
+
+void blobcache_set_foreign(struct blobcache *bc)
+{
+    bc->foreign = true;
 }

@@ -128,9 +128,10 @@ int storage_tags(const char *root, const char *repo, struct strlist *out)
     }
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
+        /* A damaged link still names a tag: listing it lets its lookup say EIO, not ENOENT */
         char hex[SHA256_HEX_LEN + 1];
         if (de->d_name[0] != '.' && ref_valid_tag(de->d_name) &&
-            storage_tag_target(root, repo, de->d_name, hex) == 0)
+            storage_tag_target(root, repo, de->d_name, hex) != -ENOENT)
             rc = strlist_push(out, de->d_name);
     }
     closedir(d);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int sha256_begin(struct sha256 *h)
 {
@@ -50,4 +52,32 @@ int sha256_hex_of(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
     sha256_update(&h, data, len);
     sha256_end_hex(&h, hex);
     return 0;
+}
+
+int sha256_hex_of_fd(int fd, unsigned long long size, char hex[SHA256_HEX_LEN + 1])
+{
+    struct sha256 h;
+    int rc = sha256_begin(&h);
+    if (rc)
+        return rc;
+    char *chunk = malloc(1 << 20);
+    if (!chunk) {
+        sha256_abort(&h);
+        return -ENOMEM;
+    }
+    for (unsigned long long off = 0; off < size;) {
+        ssize_t n = pread(fd, chunk, 1 << 20, (off_t)off);
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            break;
+        }
+        sha256_update(&h, chunk, (size_t)n);
+        off += (unsigned long long)n;
+    }
+    free(chunk);
+    if (rc)
+        sha256_abort(&h);
+    else
+        sha256_end_hex(&h, hex);
+    return rc;
 }

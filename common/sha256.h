@@ -18,5 +18,7 @@ void sha256_update(struct sha256 *h, const void *data, size_t len);
 void sha256_end_hex(struct sha256 *h, char hex[SHA256_HEX_LEN + 1]);
 void sha256_abort(struct sha256 *h);
 int sha256_hex_of(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);
+/* The first size bytes of fd (read with pread), streamed in 1 MiB pieces. */
+int sha256_hex_of_fd(int fd, unsigned long long size, char hex[SHA256_HEX_LEN + 1]);
 
 #endif

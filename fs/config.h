@@ -16,6 +16,7 @@ struct rfs_config {
     bool tls_verify;
     char *authfile;
     char *cert_dir;
+    char *registries_conf; /* -o registries_conf=FILE; NULL: the default in root mode only */
     bool platform_set;
     char os[32];
     char arch[32];

@@ -39,6 +39,9 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
         .tls_verify = cfg->tls_verify,
         .cert_dir = cfg->cert_dir,
         .authfile = cfg->authfile,
+        .registries_conf = cfg->registries_conf ? cfg->registries_conf
+                           : cfg->registry      ? NULL
+                                                : "/etc/containers/registries.conf",
     };
     int rc = registry_new(&opt, &h->reg);
     if (rc)
@@ -65,7 +68,10 @@ static int open_storage_tree(struct host *h, const char *path)
         return -ENOMEM;
     snprintf(h->name, sizeof(h->name), "%s", resolved);
     snprintf(partial, sizeof(partial), "%s/.registryfs-partial", resolved);
-    return blobcache_new(resolved, partial, h->cfg->cache_dir, &h->blobs);
+    int rc = blobcache_new(resolved, partial, h->cfg->cache_dir, &h->blobs);
+    if (rc == 0)
+        blobcache_set_foreign(h->blobs);
+    return rc;
 }
 
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out)

@@ -33,7 +33,8 @@ struct cli {
 static const struct fuse_opt cfg_specs[] = {
     CFG_OPT("cache_dir=%s", cache_dir), CFG_OPT("log_file=%s", log_file),
     CFG_OPT("ttl=%d", ttl),             CFG_OPT("authfile=%s", authfile),
-    CFG_OPT("cert_dir=%s", cert_dir),   FUSE_OPT_END,
+    CFG_OPT("cert_dir=%s", cert_dir),   CFG_OPT("registries_conf=%s", registries_conf),
+    FUSE_OPT_END,
 };
 
 #define CLI_OPT(templ, field) {templ, offsetof(struct cli, field), 0}
@@ -75,6 +76,8 @@ static void usage(FILE *out)
             "  -o tls_verify=false    do not verify TLS certificates\n"
             "  -o authfile=FILE       registry credentials (containers auth.json format)\n"
             "  -o cert_dir=DIR        CA certificates and client keys (certs.d layout)\n"
+            "  -o registries_conf=FILE  per-host insecure/blocked/mirrors (registries.conf(5);\n"
+            "                         root mode default /etc/containers/registries.conf)\n"
             "  -o rw                  writable mount (push, retag, delete)\n"
             "  and the usual FUSE options (allow_other, ...).\n",
             DEFAULT_TTL);
@@ -171,6 +174,7 @@ static void free_command_line(struct cli *cli)
     free(cfg->log_file);
     free(cfg->authfile);
     free(cfg->cert_dir);
+    free(cfg->registries_conf);
 }
 
 static int parse_command_line(struct fuse_args *args, struct cli *cli)

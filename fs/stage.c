@@ -299,7 +299,7 @@ int stage_file_set_bytes(struct stage *s, const char *name, const void *data, si
         return rc;
     rc = stage_file_write(f, data, len, 0);
     staged_file_put(s, f);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char *hex,

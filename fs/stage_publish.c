@@ -35,35 +35,6 @@ static void note_waiting(struct stage *s, const char *fmt, const char *what)
     pthread_mutex_unlock(&s->lock);
 }
 
-static int hash_file(int fd, uint64_t size, char hex[SHA256_HEX_LEN + 1])
-{
-    struct sha256 h;
-    int rc = sha256_begin(&h);
-    if (rc)
-        return rc;
-    char *chunk = malloc(1 << 20);
-    if (!chunk) {
-        sha256_abort(&h);
-        return -ENOMEM;
-    }
-    for (uint64_t off = 0; off < size;) {
-        ssize_t n = pread(fd, chunk, 1 << 20, (off_t)off);
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            break;
-        }
-        sha256_update(&h, chunk, (size_t)n);
-        off += (uint64_t)n;
-    }
-    free(chunk);
-    if (rc) {
-        sha256_abort(&h);
-        return rc;
-    }
-    sha256_end_hex(&h, hex);
-    return 0;
-}
-
 /* The content hash of a written file: the running hash when writes were sequential. */
 static int content_hex(struct staged_file *f, char hex[SHA256_HEX_LEN + 1])
 {
@@ -74,7 +45,7 @@ static int content_hex(struct staged_file *f, char hex[SHA256_HEX_LEN + 1])
         f->hash_broken = f->size != 0;
         return 0;
     }
-    return hash_file(f->fd, f->size, hex);
+    return sha256_hex_of_fd(f->fd, f->size, hex);
 }
 
 static int read_small(struct staged_file *f, struct buf *out)

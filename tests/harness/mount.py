@@ -42,7 +42,8 @@ def _opt_string(options):
 
 class Mount:
     def __init__(self, mountpoint, registry=None, cache_dir=None, log_file=None, options=None,
-                 foreground=True, debug=False, extra_args=(), workdir=None):
+                 foreground=True, debug=False, extra_args=(), workdir=None, cwd=None):
+        self.cwd = str(cwd) if cwd is not None else None   # working directory of registryfs
         self.mountpoint = os.path.abspath(str(mountpoint))
         self.registry = registry
         self.workdir = os.path.abspath(str(workdir or os.path.dirname(self.mountpoint)))
@@ -136,14 +137,15 @@ class Mount:
         try:
             if self.foreground:
                 self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                             stdout=out, stderr=err, start_new_session=True)
+                                             stdout=out, stderr=err, start_new_session=True,
+                                             cwd=self.cwd)
                 self.pids.append(self.proc.pid)
             else:
                 # The parent must return only once the mount is up; never block forever.
                 t0 = time.monotonic()
                 try:
                     p = subprocess.run(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=err, timeout=timeout)
+                                       stderr=err, timeout=timeout, cwd=self.cwd)
                     rc = p.returncode
                 except subprocess.TimeoutExpired:
                     rc = "timeout"
