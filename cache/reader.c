@@ -14,9 +14,13 @@
 #include "common/sha256.h"
 
 struct blob_reader {
-    int fd;                /* the stored blob, when it was cached at open */
-    struct download *dl;   /* the download, when it was not */
+    struct blobcache *bc;
+    char hex[SHA256_HEX_LEN + 1];
     uint64_t size;
+    int fd;                 /* the stored blob */
+    struct download *dl;    /* or the download filling it */
+    struct blob_source src; /* until the first read starts the download */
+    pthread_mutex_t start;  /* several FUSE threads may read one handle at once */
 };
 
 int blobcache_new(const char *root, const char *partial, const char *share,
@@ -112,52 +116,96 @@ static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t s
     return rc;
 }
 
-int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
-                   const struct blob_source *src, struct blob_reader **out)
+/* Joins the running download of the blob, or opens the stored copy (linking it from a sibling
+ * store first if one has it). Called with bc->lock held. 1 when neither exists. */
+static int attach_existing(struct blob_reader *r)
 {
-    struct blob_source source = *src;
-    struct blob_reader *r = calloc(1, sizeof(*r));
-    if (!r) {
-        if (source.free_arg)
-            source.free_arg(source.arg);
-        return -ENOMEM;
-    }
-    r->fd = -1;
-    r->size = size;
-
-    int rc = 0;
-    pthread_mutex_lock(&bc->lock);
+    struct blobcache *bc = r->bc;
     struct download *dl = bc->active;
-    while (dl && strcmp(dl->hex, hex) != 0)
+    while (dl && strcmp(dl->hex, r->hex) != 0)
         dl = dl->next;
     if (dl) {
         pthread_mutex_lock(&dl->lock);
         dl->refs++;
         pthread_mutex_unlock(&dl->lock);
         r->dl = dl;
-    } else if ((r->fd = open_stored(bc, hex, size)) == -2) {
-        rc = -EIO;
-    } else if (r->fd < 0 &&
-               (blobcache_link_sibling(bc, hex, size) || (r->fd = open_stored(bc, hex, size)) < 0)) {
-        r->fd = -1;
-        rc = download_start(bc, hex, size, &source, &r->dl);
-        source.free_arg = NULL; /* download_start owns it now, even on failure */
+        return 0;
     }
+    r->fd = open_stored(bc, r->hex, r->size);
+    if (r->fd == -2) {
+        r->fd = -1;
+        return -EIO;
+    }
+    if (r->fd < 0 && blobcache_link_sibling(bc, r->hex, r->size) == 0)
+        r->fd = open_stored(bc, r->hex, r->size);
+    if (r->fd < 0) {
+        r->fd = -1;
+        return 1;
+    }
+    return 0;
+}
+
+static void drop_source(struct blob_reader *r)
+{
+    if (r->src.free_arg)
+        r->src.free_arg(r->src.arg);
+    r->src.free_arg = NULL;
+    r->src.arg = NULL;
+}
+
+int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
+                   const struct blob_source *src, struct blob_reader **out)
+{
+    struct blob_reader *r = calloc(1, sizeof(*r));
+    if (!r) {
+        if (src->free_arg)
+            src->free_arg(src->arg);
+        return -ENOMEM;
+    }
+    r->bc = bc;
+    memcpy(r->hex, hex, SHA256_HEX_LEN + 1);
+    r->fd = -1;
+    r->size = size;
+    r->src = *src;
+    pthread_mutex_init(&r->start, NULL);
+
+    pthread_mutex_lock(&bc->lock);
+    int rc = attach_existing(r);
     pthread_mutex_unlock(&bc->lock);
+    if (rc == 1)
+        rc = 0; /* the download starts with the first read: cp within the mount needs none */
     if (rc == 0 && r->fd >= 0 && bc->foreign)
         rc = verify_once(bc, r->fd, hex, size);
-    if (rc && r->fd >= 0)
-        close(r->fd);
-    if (r->fd >= 0 && source.layer_repo)
-        storage_link_layer(bc->root, source.layer_repo, hex);
-    if (source.free_arg)
-        source.free_arg(source.arg);
+    if (rc == 0 && r->fd >= 0 && r->src.layer_repo)
+        storage_link_layer(bc->root, r->src.layer_repo, hex);
+    if (r->fd >= 0 || r->dl)
+        drop_source(r);
     if (rc) {
-        free(r);
+        blobcache_close(r);
         return rc;
     }
     *out = r;
     return 0;
+}
+
+/* The first read of a blob that is neither stored nor downloading starts its download. */
+static int ensure_started(struct blob_reader *r)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->start);
+    if (r->fd < 0 && !r->dl) {
+        struct blobcache *bc = r->bc;
+        pthread_mutex_lock(&bc->lock);
+        rc = attach_existing(r);
+        if (rc == 1) {
+            rc = download_start(bc, r->hex, r->size, &r->src, &r->dl);
+            r->src.free_arg = NULL; /* download_start owns it now, even on failure */
+        }
+        pthread_mutex_unlock(&bc->lock);
+        drop_source(r);
+    }
+    pthread_mutex_unlock(&r->start);
+    return rc;
 }
 
 /*
@@ -189,9 +237,12 @@ ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t o
         return 0;
     if (len > r->size - off)
         len = (size_t)(r->size - off);
+    int rc = ensure_started(r);
+    if (rc)
+        return rc;
     int fd = r->fd;
     if (r->dl) {
-        int rc = wait_for_bytes(r->dl, off + len);
+        rc = wait_for_bytes(r->dl, off + len);
         if (rc)
             return rc;
         fd = r->dl->fd;
@@ -218,6 +269,8 @@ void blobcache_close(struct blob_reader *r)
         close(r->fd);
     if (r->dl)
         download_put(r->dl);
+    drop_source(r);
+    pthread_mutex_destroy(&r->start);
     free(r);
 }
 

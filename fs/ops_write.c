@@ -341,6 +341,8 @@ int rfs_mkdir(const char *path, mode_t mode)
         *colon = '\0';
         int len = snprintf(full, sizeof(full), "%s%s%s", n.dir, *n.dir ? "/" : "", name);
         rc = len > REF_NAME_MAX ? -EINVAL : stage_open(n.host, full, colon + 1, NULL, &s);
+        if (rc == 0) /* REPO is listed (and REPO/TAG resolves) like any written repository */
+            rc = host_created_dir_add(n.host, full);
     } else if (!component && ref_valid_tag(name) && *n.dir) {
         rc = stage_open(n.host, n.dir, name, NULL, &s);
     } else if (component) {

@@ -359,8 +359,10 @@ ssize_t stage_file_read(struct staged_file *f, char *buf, size_t len, uint64_t o
 
 int stage_file_truncate(struct staged_file *f, uint64_t size)
 {
+    if (size == f->size)
+        return 0; /* rsync --inplace truncates to the size it wrote: nothing changes */
     if (f->is_ref)
-        return size == f->size ? 0 : -EINVAL;
+        return -EINVAL;
     if (ftruncate(f->fd, (off_t)size))
         return -errno;
     pthread_mutex_lock(&f->io);

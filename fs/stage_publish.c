@@ -17,14 +17,16 @@ static int fail(struct stage *s, int rc, const char *fmt, ...) __attribute__((fo
 /* Records why the image cannot be published, logs it once, and returns rc for the tool. */
 static int fail(struct stage *s, int rc, const char *fmt, ...)
 {
+    char reason[sizeof(s->reason)];
     va_list ap;
     va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap); /* fmt's arguments may be s->reason itself */
+    va_end(ap);
     pthread_mutex_lock(&s->lock);
-    vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+    memcpy(s->reason, reason, sizeof(reason));
     s->status = STAGE_FAILED;
     pthread_mutex_unlock(&s->lock);
-    va_end(ap);
-    log_error("%s/%s:%s: not published: %s", s->host->name, s->repo, s->tag, s->reason);
+    log_error("%s/%s:%s: not published: %s", s->host->name, s->repo, s->tag, reason);
     return rc;
 }
 
@@ -127,6 +129,17 @@ static int commit_blob(struct stage *s, struct staged_file *f)
     return 0;
 }
 
+/* The second of version and manifest.json to be committed declares the image finished:
+ * skopeo writes manifest.json last, rsync and tar --sort=name write version last. */
+static bool is_committed(struct stage *s, const char *name)
+{
+    struct staged_file *f = stage_file_get(s, name);
+    bool committed = f && f->committed;
+    if (f)
+        staged_file_put(s, f);
+    return committed;
+}
+
 static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring)
 {
     struct buf bytes;
@@ -140,6 +153,8 @@ static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring
         if (rc || bytes.len != strlen(DIR_VERSION_TEXT) ||
             memcmp(bytes.data, DIR_VERSION_TEXT, bytes.len) != 0)
             rc = fail(s, -EIO, "version is not \"Directory Transport Version: 1.1\"");
+        else
+            *declaring = is_committed(s, "manifest.json");
         break;
     case ROLE_MANIFEST:
     case ROLE_INSTANCE: {
@@ -158,12 +173,8 @@ static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring
             rc = fail(s, -EIO, "%s: %s", f->name, err);
         } else {
             manifest_free(&m);
-            if (f->role == ROLE_MANIFEST) {
-                struct staged_file *v = stage_file_get(s, "version");
-                *declaring = v && v->committed;
-                if (v)
-                    staged_file_put(s, v);
-            }
+            if (f->role == ROLE_MANIFEST)
+                *declaring = is_committed(s, "version");
         }
         break;
     }
@@ -194,8 +205,9 @@ int stage_commit(struct stage *s, struct staged_file *f)
 struct snapshot {
     bool has_version;
     bool pending; /* a final-named file still open or not committed */
+    bool open;    /* ... because a writer still has it open */
     char pending_name[NAME_MAX + 1];
-    struct buf manifest;
+    struct buf manifest; /* the staged, committed manifest.json */
 };
 
 static void take_snapshot(struct stage *s, struct snapshot *snap)
@@ -209,6 +221,7 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
             continue;
         if (f->writers || !f->committed) {
             snap->pending = true;
+            snap->open = f->writers > 0;
             snprintf(snap->pending_name, sizeof(snap->pending_name), "%s", f->name);
         }
         if (f->role == ROLE_VERSION)
@@ -216,13 +229,11 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
         if (f->role == ROLE_MANIFEST)
             manifest = f;
     }
-    bool base_visible_version = s->base && !strlist_contains_sorted(&s->hidden, "version");
-    bool base_visible_manifest = s->base && !strlist_contains_sorted(&s->hidden, "manifest.json");
-    snap->has_version |= base_visible_version;
+    /* The published version still counts; the published manifest does not: republishing it
+     * would undo an overwrite in progress, and publishing it unchanged is pointless. */
+    snap->has_version |= s->base && !strlist_contains_sorted(&s->hidden, "version");
     if (manifest && manifest->committed)
         read_small(manifest, &snap->manifest);
-    else if (!manifest && base_visible_manifest)
-        buf_set(&snap->manifest, s->base->manifest.data, s->base->manifest.len);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -337,21 +348,45 @@ static int publish(struct stage *s, const struct buf *bytes, const struct manife
     return 0;
 }
 
+/* When the writer declares the image done, files whose commit failed earlier (the registry
+ * was away) are committed again: a retry that finds nothing to re-send still publishes. */
+static int recommit_failed(struct stage *s)
+{
+    for (;;) {
+        struct staged_file *f = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (struct staged_file *g = s->files; g && !f; g = g->next)
+            if (g->role != ROLE_TEMP && !g->committed && !g->writers)
+                f = g;
+        if (f)
+            f->refs++;
+        pthread_mutex_unlock(&s->lock);
+        if (!f)
+            return 0;
+        bool ignored;
+        f->dirty = true;
+        int rc = commit_locked(s, f, &ignored);
+        staged_file_put(s, f);
+        if (rc)
+            return rc;
+    }
+}
+
 int stage_try_publish(struct stage *s, bool declaring)
 {
     pthread_mutex_lock(&s->commit);
     struct snapshot snap;
+    int rc = declaring && s->status != STAGE_PUBLISHED ? recommit_failed(s) : 0;
     take_snapshot(s, &snap);
-    int rc = 0;
-    if (s->status == STAGE_PUBLISHED) {
-        rc = 0;
+    if (rc || s->status == STAGE_PUBLISHED) {
+        /* rc stands */
     } else if (snap.pending) {
         if (declaring)
-            rc = fail(s, -EIO, "%s is still being written", snap.pending_name);
-    } else if (!snap.has_version || !snap.manifest.len) {
+            rc = fail(s, -EIO, "%s %s", snap.pending_name,
+                      snap.open ? "is still being written" : "was not committed");
+    } else if (!snap.manifest.len) {
         if (declaring)
-            rc = fail(s, -EIO, "the image has no %s", snap.has_version ? "manifest.json"
-                                                                          : "version");
+            rc = fail(s, -EIO, "the image has no manifest.json");
     } else {
         struct manifest m;
         char err[200];
@@ -363,8 +398,12 @@ int stage_try_publish(struct stage *s, bool declaring)
                                           : check_image_blobs(s, &m, &missing);
             if (rc == 0 && missing && declaring)
                 rc = fail(s, -EIO, "%s", s->reason);
-            else if (rc == 0 && !missing)
+            else if (rc == 0 && !missing && !snap.has_version && declaring)
+                rc = fail(s, -EIO, "the image has no version");
+            else if (rc == 0 && !missing && snap.has_version)
                 rc = publish(s, &snap.manifest, &m);
+            else if (rc == 0 && !missing)
+                note_waiting(s, "waiting for %s", "version");
             manifest_free(&m);
         }
     }
