@@ -17,6 +17,7 @@ struct target {
     char wire[WIRE_REPO_MAX + 1];
     char scope[WIRE_REPO_MAX + 32];
     char url[REG_URL_MAX];
+    char what[2 * WIRE_REPO_MAX + 200]; /* names the operation in log lines */
 };
 
 /* Validates the name, builds the scope (pull,push: every call here may lead to a write) and
@@ -28,6 +29,30 @@ static int target_of(struct registry *r, const char *repo, const char *suffix, s
         return rc;
     snprintf(t->scope, sizeof(t->scope), "repository:%s:pull,push", t->wire);
     return reg_url(r, t->url, sizeof(t->url), "/v2/%s%s", t->wire, suffix);
+}
+
+/* /v2/WIRE/KIND/REF, described as "VERB KIND WIRE:REF" in logs. */
+static int object_target(struct registry *r, const char *repo, const char *kind, const char *ref,
+                         const char *verb, struct target *t)
+{
+    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16];
+    snprintf(suffix, sizeof(suffix), "/%s/%s", kind, ref);
+    int rc = target_of(r, repo, suffix, t);
+    if (rc == 0)
+        snprintf(t->what, sizeof(t->what), "%s %s %s:%s", verb, kind, t->wire, ref);
+    return rc;
+}
+
+/* A metadata request of the target, with no body unless the caller adds one. */
+static struct reg_call meta_call(const char *method, const struct target *t, int attempts)
+{
+    struct reg_call call = {.method = method,
+                            .url = t->url,
+                            .scope = t->scope,
+                            .cls = HTTP_META,
+                            .max_attempts = attempts,
+                            .upload_fd = -1};
+    return call;
 }
 
 /* One call, its errno and (on failure) one log line. expect: the success status. */
@@ -46,23 +71,15 @@ int registry_blob_exists(struct registry *r, const char *repo, const char *diges
                          uint64_t *size)
 {
     struct target t;
-    char suffix[DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 100];
     if (!ref_valid_digest(digest))
         return -EINVAL;
-    snprintf(suffix, sizeof(suffix), "/blobs/%s", digest);
-    int rc = target_of(r, repo, suffix, &t);
+    int rc = object_target(r, repo, "blobs", digest, "HEAD", &t);
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "HEAD blob %s@%s", t.wire, digest);
-    struct reg_call call = {.method = "HEAD",
-                            .url = t.url,
-                            .scope = t.scope,
-                            .cls = HTTP_META,
-                            .max_attempts = HTTP_MAX_ATTEMPTS,
-                            .upload_fd = -1};
+    struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 200, what);
+    rc = perform(r, &call, &resp, 200, t.what);
     if (rc == 0 && size)
         *size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
     http_response_free(&resp);
@@ -185,30 +202,22 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
                           const char *media_type, const void *bytes, size_t len)
 {
     struct target t;
-    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
     char content_type[MEDIA_TYPE_MAX + 32];
     if (!(ref_valid_tag(ref) || ref_valid_digest(ref)) || !media_type || !*media_type ||
         strlen(media_type) >= MEDIA_TYPE_MAX || strpbrk(media_type, "\r\n"))
         return -EINVAL;
-    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
-    int rc = target_of(r, repo, suffix, &t);
+    int rc = object_target(r, repo, "manifests", ref, "PUT", &t);
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "PUT manifest %s:%s", t.wire, ref);
     snprintf(content_type, sizeof(content_type), "Content-Type: %s", media_type);
     const char *headers[] = {content_type, NULL};
-    struct reg_call call = {.method = "PUT",
-                            .url = t.url,
-                            .scope = t.scope,
-                            .headers = headers,
-                            .cls = HTTP_META,
-                            .max_attempts = HTTP_MAX_ATTEMPTS,
-                            .upload_data = bytes,
-                            .upload_fd = -1,
-                            .upload_len = len};
+    struct reg_call call = meta_call("PUT", &t, HTTP_MAX_ATTEMPTS);
+    call.headers = headers;
+    call.upload_data = bytes;
+    call.upload_len = len;
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 201, what);
+    rc = perform(r, &call, &resp, 201, t.what);
     http_response_free(&resp);
     return rc;
 }
@@ -217,27 +226,19 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
                            char digest[DIGEST_STR_LEN + 1])
 {
     struct target t;
-    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
     if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
         return -EINVAL;
-    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
-    int rc = target_of(r, repo, suffix, &t);
+    int rc = object_target(r, repo, "manifests", ref, "HEAD", &t);
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "HEAD manifest %s:%s", t.wire, ref);
     const char *headers[] = {ACCEPT_MANIFESTS, NULL};
-    struct reg_call call = {.method = "HEAD",
-                            .url = t.url,
-                            .scope = t.scope,
-                            .headers = headers,
-                            .cls = HTTP_META,
-                            .max_attempts = HTTP_MAX_ATTEMPTS,
-                            .upload_fd = -1};
+    struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
+    call.headers = headers;
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 200, what);
+    rc = perform(r, &call, &resp, 200, t.what);
     if (rc == 0 && !ref_valid_digest(resp.docker_content_digest)) {
-        log_error("registry %s: %s: no valid Docker-Content-Digest", r->addr.hostport, what);
+        log_error("registry %s: %s: no valid Docker-Content-Digest", r->addr.hostport, t.what);
         rc = -EIO;
     }
     if (rc == 0)
@@ -249,20 +250,12 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
 int registry_delete_manifest(struct registry *r, const char *repo, const char *ref)
 {
     struct target t;
-    char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16], what[WIRE_REPO_MAX + 200];
     if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
         return -EINVAL;
-    snprintf(suffix, sizeof(suffix), "/manifests/%s", ref);
-    int rc = target_of(r, repo, suffix, &t);
+    int rc = object_target(r, repo, "manifests", ref, "DELETE", &t);
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "DELETE manifest %s:%s", t.wire, ref);
-    struct reg_call call = {.method = "DELETE",
-                            .url = t.url,
-                            .scope = t.scope,
-                            .cls = HTTP_META,
-                            .max_attempts = 1,
-                            .upload_fd = -1};
+    struct reg_call call = meta_call("DELETE", &t, 1);
     struct http_response resp;
     http_response_init(&resp);
     rc = reg_perform(r, &call, &resp);
@@ -277,7 +270,7 @@ int registry_delete_manifest(struct registry *r, const char *repo, const char *r
             rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;
     }
     if (rc)
-        reg_log_failure(r, what, &resp, rc);
+        reg_log_failure(r, t.what, &resp, rc);
     http_response_free(&resp);
     return rc;
 }
