@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -137,6 +138,24 @@ static int parse_platform(const char *text, struct rfs_config *cfg)
     return 0;
 }
 
+/* The daemon changes directory to /: a relative path given on the command line must be made
+ * absolute before that. */
+static int make_absolute(char **path)
+{
+    if (!*path || (*path)[0] == '/')
+        return 0;
+    char cwd[PATH_MAX], joined[2 * PATH_MAX + 2];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -1;
+    snprintf(joined, sizeof(joined), "%s/%s", cwd, *path);
+    char *copy = strdup(joined);
+    if (!copy)
+        return -1;
+    free(*path);
+    *path = copy;
+    return 0;
+}
+
 /* The daemon changes directory to /, so the cache path must be absolute. */
 static int prepare_cache_dir(struct rfs_config *cfg)
 {
@@ -206,6 +225,9 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
         fprintf(stderr, "registryfs: ttl must be >= 0\n");
         return -1;
     }
+    if (make_absolute(&cfg->authfile) || make_absolute(&cfg->cert_dir) ||
+        make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file))
+        return -1;
     return prepare_cache_dir(cfg);
 }
 

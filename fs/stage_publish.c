@@ -90,7 +90,8 @@ static int ensure_blob(struct stage *s, const char *hex, const char *from, int f
         snprintf(home, sizeof(home), "%s", from);
     if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, s->repo) != 0) {
         rc = backend_blob_mount(h, s->repo, digest, home);
-        if (rc != -ENOENT)
+        /* Harbor and others refuse some mounts (EACCES): uploading still works then */
+        if (rc != -ENOENT && !(rc == -EACCES && fd >= 0))
             return rc;
     }
     if (fd < 0)

@@ -241,9 +241,6 @@ def test_denied_repository_is_eacces(mount_factory, registry_factory, tmp_path):
         ts.stop()
 
 
-@pytest.mark.xfail(reason="authfile credentials not sent yet: transport/authfile.c parses the "
-                          "file but requests go out without Authorization (401 on /v2/, "
-                          "_catalog, tags/list)", strict=False)
 def test_authfile_credentials(mount_factory, registry_factory, tmp_path):
     """-o authfile= (containers auth.json) supplies Basic credentials (see --help)."""
     auth = Htpasswd(tmp_path, {"alice": "wonderland"})

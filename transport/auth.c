@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,13 @@
 #include <time.h>
 
 #define CACHE_SLOTS 64            /* scopes in use at once: one per repository browsed */
-#define TOKEN_MARGIN_S 10         /* renew a little before the registry would refuse */
+#define TOKEN_MARGIN_MS 10000     /* renew a little before the registry would refuse */
 #define TOKEN_LIFETIME_MAX_S 3600 /* do not trust a token forever, whatever it says */
 
 struct token_slot {
     char *scope;
     char *token;
-    time_t expires; /* CLOCK_MONOTONIC seconds */
+    int64_t expires; /* CLOCK_MONOTONIC milliseconds */
 };
 
 struct auth {
@@ -98,23 +99,30 @@ static enum auth_scheme scheme_of(const char *name)
     return AUTH_OTHER;
 }
 
-/* name=value pairs after the scheme, up to the end or the start of the next challenge. */
-static int parse_params(const char *p, struct auth_challenge *out)
+/* name=value pairs after the scheme, up to the end or the start of the next challenge, whose
+ * position goes to *next (NULL at the end). */
+static int parse_params(const char *p, struct auth_challenge *out, const char **next)
 {
     char name[64], scratch[1024];
+    *next = NULL;
     for (;;) {
         p = skip_ws(p);
         while (*p == ',' || *p == ' ' || *p == '\t')
             p++;
         if (*p == '\0')
             return 0;
+        const char *start = p;
         size_t n = 0;
         while (is_token_char(*p) && n + 1 < sizeof(name))
             name[n++] = *p++;
         name[n] = '\0';
         p = skip_ws(p);
-        if (n == 0 || *p != '=')
-            return n ? 0 : -EINVAL; /* "Basic realm=x, Bearer ..." : the next challenge */
+        if (n == 0)
+            return -EINVAL;
+        if (*p != '=') { /* "Basic realm=x, Bearer ..." : the next challenge */
+            *next = start;
+            return 0;
+        }
         size_t len;
         char *dst = param_slot(out, name, &len);
         if (!dst) {
@@ -127,13 +135,13 @@ static int parse_params(const char *p, struct auth_challenge *out)
     }
 }
 
-int auth_parse_challenge(const char *value, struct auth_challenge *out)
+/* One challenge from p; *next is where the following one starts (NULL: none). */
+static int parse_one(const char *p, struct auth_challenge *out, const char **next)
 {
     char scheme[32];
     memset(out, 0, sizeof(*out));
-    if (!value)
-        return -EINVAL;
-    const char *p = skip_ws(value);
+    *next = NULL;
+    p = skip_ws(p);
     size_t n = 0;
     while (is_token_char(*p) && n + 1 < sizeof(scheme))
         scheme[n++] = *p++;
@@ -141,10 +149,45 @@ int auth_parse_challenge(const char *value, struct auth_challenge *out)
     if (n == 0 || (*p && *p != ' ' && *p != '\t' && *p != ','))
         return -EINVAL;
     out->scheme = scheme_of(scheme);
-    int rc = parse_params(p, out);
+    int rc = parse_params(p, out, next);
     if (rc)
         memset(out, 0, sizeof(*out));
     return rc;
+}
+
+int auth_parse_challenge(const char *value, struct auth_challenge *out)
+{
+    const char *next;
+    if (!value) {
+        memset(out, 0, sizeof(*out));
+        return -EINVAL;
+    }
+    return parse_one(value, out, &next);
+}
+
+static int scheme_rank(enum auth_scheme s)
+{
+    return s == AUTH_BEARER ? 3 : s == AUTH_BASIC ? 2 : 1;
+}
+
+int auth_parse_best_challenge(const char *value, struct auth_challenge *out)
+{
+    struct auth_challenge ch;
+    bool found = false;
+    memset(out, 0, sizeof(*out));
+    if (!value)
+        return -EINVAL;
+    const char *p = value;
+    for (int i = 0; p && i < 16; i++) {
+        const char *next;
+        if (parse_one(p, &ch, &next) != 0)
+            break;
+        if (!found || scheme_rank(ch.scheme) > scheme_rank(out->scheme))
+            *out = ch;
+        found = true;
+        p = next;
+    }
+    return found ? 0 : -EINVAL;
 }
 
 /* ---- token responses ---- */
@@ -160,9 +203,22 @@ static bool valid_token(const char *t)
     return true;
 }
 
-char *auth_parse_token_response(const char *json, size_t len, long *expires_in)
+/* Copies a string member when it is a usable token, and wipes it in the parse tree. */
+static char *take_secret(const cJSON *item)
+{
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return NULL;
+    char *copy = valid_token(item->valuestring) ? strdup(item->valuestring) : NULL;
+    explicit_bzero(item->valuestring, strlen(item->valuestring));
+    return copy;
+}
+
+char *auth_parse_token_reply(const char *json, size_t len, long *expires_in,
+                             char **refresh_token)
 {
     *expires_in = 60;
+    if (refresh_token)
+        *refresh_token = NULL;
     if (!json || len == 0 || len > AUTH_TOKEN_RESPONSE_MAX)
         return NULL;
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -176,14 +232,23 @@ char *auth_parse_token_response(const char *json, size_t len, long *expires_in)
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
     if (cJSON_IsNumber(exp) && exp->valuedouble >= 1 && exp->valuedouble <= 1e9)
         *expires_in = (long)exp->valuedouble;
-    char *token = NULL;
-    if (cJSON_IsString(tok) && tok->valuestring && valid_token(tok->valuestring))
-        token = strdup(tok->valuestring);
-    /* the parse tree holds the token too */
-    if (cJSON_IsString(tok) && tok->valuestring)
-        explicit_bzero(tok->valuestring, strlen(tok->valuestring));
+    char *token = take_secret(tok);
+    if (refresh_token)
+        *refresh_token = take_secret(cJSON_GetObjectItemCaseSensitive(root, "refresh_token"));
+    /* the parse tree holds the tokens too */
+    static const char *const secrets[] = {"token", "access_token", "refresh_token"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, secrets[i]);
+        if (cJSON_IsString(s) && s->valuestring)
+            explicit_bzero(s->valuestring, strlen(s->valuestring));
+    }
     cJSON_Delete(root);
     return token;
+}
+
+char *auth_parse_token_response(const char *json, size_t len, long *expires_in)
+{
+    return auth_parse_token_reply(json, len, expires_in, NULL);
 }
 
 void auth_token_free(char *token)
@@ -196,11 +261,11 @@ void auth_token_free(char *token)
 
 /* ---- the cache ---- */
 
-static time_t now_s(void)
+static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void slot_clear(struct token_slot *s)
@@ -261,7 +326,7 @@ char *auth_token_get(struct auth *a, const char *scope)
     char *copy = NULL;
     pthread_mutex_lock(&a->lock);
     struct token_slot *s = find_slot(a, scope);
-    if (s && s->expires > now_s())
+    if (s && s->expires > now_ms())
         copy = strdup(s->token);
     else if (s)
         slot_clear(s);
@@ -289,10 +354,11 @@ void auth_token_put(struct auth *a, const char *scope, const char *token, long e
 {
     if (expires_in > TOKEN_LIFETIME_MAX_S)
         expires_in = TOKEN_LIFETIME_MAX_S;
-    /* a token valid for less than the margin is still good for the request at hand, not
-     * for the cache */
-    if (expires_in <= TOKEN_MARGIN_S)
+    if (expires_in < 1)
         return;
+    /* renew early: by the margin, or by a fifth of a short lifetime */
+    int64_t life = (int64_t)expires_in * 1000;
+    int64_t margin = life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
     char *scope_copy = strdup(scope);
     char *token_copy = strdup(token);
     if (!scope_copy || !token_copy) {
@@ -305,7 +371,7 @@ void auth_token_put(struct auth *a, const char *scope, const char *token, long e
     slot_clear(s);
     s->scope = scope_copy;
     s->token = token_copy;
-    s->expires = now_s() + expires_in - TOKEN_MARGIN_S;
+    s->expires = now_ms() + life - margin;
     pthread_mutex_unlock(&a->lock);
 }
 

@@ -26,10 +26,21 @@ struct auth_challenge {
  * name=value or name="quoted value" parameters). 0, or -EINVAL when malformed. */
 int auth_parse_challenge(const char *value, struct auth_challenge *out);
 
+/* Parses every challenge of a value that may hold several ("Basic realm=a, Bearer realm=b",
+ * or several WWW-Authenticate headers joined with ", ") and keeps the most useful one: Bearer,
+ * else Basic, else the first. Stops at the first malformed challenge, keeping what it found
+ * before. 0, or -EINVAL when no challenge parsed. */
+int auth_parse_best_challenge(const char *value, struct auth_challenge *out);
+
 /* Extracts "token" (or "access_token") and "expires_in" (default 60 s) from a token
  * service's JSON. The token must be 1..AUTH_TOKEN_MAX visible ASCII characters (it goes
  * into a header). Returns a malloc'd token or NULL (bad JSON / no usable token). */
 char *auth_parse_token_response(const char *json, size_t len, long *expires_in);
+
+/* The same, plus an OAuth2 "refresh_token" (a rotated identity token) when the reply has one:
+ * *refresh_token is then a malloc'd string (free with auth_token_free), else NULL. */
+char *auth_parse_token_reply(const char *json, size_t len, long *expires_in,
+                             char **refresh_token);
 
 struct auth;
 
@@ -40,7 +51,8 @@ void auth_free(struct auth *a);
 void auth_remember_challenge(struct auth *a, const struct auth_challenge *ch);
 bool auth_get_challenge(struct auth *a, struct auth_challenge *out);
 
-/* A malloc'd copy of an unexpired token for scope, or NULL. */
+/* A malloc'd copy of an unexpired token for scope, or NULL. A token is kept until shortly
+ * before its expires_in (10 s early, or a fifth of its lifetime when that is shorter). */
 char *auth_token_get(struct auth *a, const char *scope);
 void auth_token_put(struct auth *a, const char *scope, const char *token, long expires_in);
 /* Forgets a token the registry refused. */

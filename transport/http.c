@@ -1,4 +1,5 @@
 /* Request execution on pooled easy handles: options, callbacks, retry policy, request log. */
+#define _GNU_SOURCE /* strcasestr */
 #include "transport/http_internal.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "transport/certs.h"
 
 #ifndef REGISTRYFS_VERSION
 #define REGISTRYFS_VERSION "dev"
@@ -74,6 +76,28 @@ bool http_failed_to_connect(const struct http_response *resp)
     return resp->status == 0 && resp->curl_code != CURLE_OK && resp->body_error == 0;
 }
 
+bool http_tls_not_spoken(const struct http_response *resp)
+{
+    if (!http_failed_to_connect(resp))
+        return false;
+    if (resp->curl_code == CURLE_COULDNT_CONNECT)
+        return true; /* nothing listens there (e.g. :443 when the registry is on :80) */
+    if (resp->curl_code != CURLE_SSL_CONNECT_ERROR)
+        return false;
+    /* what OpenSSL says when the other side answers a ClientHello with plain HTTP */
+    static const char *const plain[] = {"wrong version number", "packet length too long",
+                                        "unknown protocol", "http request"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        if (strcasestr(resp->curl_error, plain[i]))
+            return true;
+    return false;
+}
+
+bool http_tls_verify_failed(const struct http_response *resp)
+{
+    return http_failed_to_connect(resp) && resp->curl_code == CURLE_PEER_FAILED_VERIFICATION;
+}
+
 /* ---- callbacks ---- */
 
 struct transfer {
@@ -123,12 +147,25 @@ static void on_link_header(struct http_response *resp, const char *value)
     }
 }
 
+/* Several WWW-Authenticate headers are one comma-separated list (RFC 9110 5.3). When they do
+ * not all fit, a Bearer challenge replaces the others, as it is the one we answer. */
 static void on_auth_header(struct http_response *resp, const char *value)
 {
-    bool have_bearer = strncasecmp(resp->www_authenticate, "bearer ", 7) == 0;
-    if (resp->www_authenticate[0] && (have_bearer || strncasecmp(value, "bearer ", 7) != 0))
+    char *dst = resp->www_authenticate;
+    size_t have = strlen(dst), n = strlen(value);
+    if (n == 0)
         return;
-    copy_value(resp->www_authenticate, sizeof(resp->www_authenticate), value, strlen(value));
+    if (have == 0) {
+        copy_value(dst, sizeof(resp->www_authenticate), value, n);
+        return;
+    }
+    if (have + 2 + n < sizeof(resp->www_authenticate)) {
+        memcpy(dst + have, ", ", 2);
+        copy_value(dst + have + 2, sizeof(resp->www_authenticate) - have - 2, value, n);
+        return;
+    }
+    if (!strcasestr(dst, "bearer") && strncasecmp(value, "bearer", 6) == 0)
+        copy_value(dst, sizeof(resp->www_authenticate), value, n);
 }
 
 static void on_status_line(struct http_response *resp, const char *line)
@@ -295,6 +332,8 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     SET(CURLOPT_USERAGENT, "registryfs/" REGISTRYFS_VERSION);
     SET(CURLOPT_SSL_VERIFYPEER, http_pool_tls_verify(pool) ? 1L : 0L);
     SET(CURLOPT_SSL_VERIFYHOST, http_pool_tls_verify(pool) ? 2L : 0L);
+    if (cc == CURLE_OK && certs_apply(http_pool_certs(pool), h) != 0)
+        cc = CURLE_SSL_CERTPROBLEM;
     SET(CURLOPT_ERRORBUFFER, t->resp->curl_error);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
@@ -331,6 +370,15 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     return cc == CURLE_OK ? 0 : -EIO;
 }
 
+/* Header lines may carry credentials: wiped before they go back to the allocator. */
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data)
+            explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
 static struct curl_slist *build_headers(const char *const *lines, bool *oom)
 {
     struct curl_slist *list = NULL;
@@ -338,7 +386,7 @@ static struct curl_slist *build_headers(const char *const *lines, bool *oom)
     for (size_t i = 0; lines && lines[i]; i++) {
         struct curl_slist *next = curl_slist_append(list, lines[i]);
         if (!next) {
-            curl_slist_free_all(list);
+            free_headers(list);
             *oom = true;
             return NULL;
         }
@@ -387,7 +435,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     }
     CURL *h = oom ? NULL : http_pool_acquire(pool);
     if (!h) {
-        curl_slist_free_all(headers);
+        free_headers(headers);
         return -ENOMEM;
     }
     int rc = set_options(h, pool, req, headers, &t);
@@ -408,7 +456,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     }
     resp->attempts++;
     http_pool_release(pool, h);
-    curl_slist_free_all(headers);
+    free_headers(headers);
     return rc;
 }
 

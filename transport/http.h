@@ -18,9 +18,13 @@
 #define HTTP_MAX_ATTEMPTS 3
 
 struct http_pool;
+struct tls_certs;
 
 /* No network I/O. tls_verify false turns off peer and host verification. */
 int http_pool_new(bool tls_verify, struct http_pool **out);
+/* Extra CAs and a client certificate for every request of the pool (certs.h); NULL for none.
+ * Not owned: it must outlive the pool. Set before the first request. */
+void http_pool_set_certs(struct http_pool *pool, const struct tls_certs *certs);
 /* Every request must have finished. */
 void http_pool_free(struct http_pool *pool);
 
@@ -35,7 +39,8 @@ struct http_response {
     char curl_error[CURL_ERROR_SIZE];
     char content_type[256];
     char content_range[128];
-    char www_authenticate[2048]; /* the first Bearer challenge, else the first one */
+    char www_authenticate[2048]; /* every challenge (several headers joined by ", "); when
+                                    they do not all fit, Bearer ones are kept first */
     char link_next[LINK_URL_MAX];  /* rel="next" URI reference as sent, "" when none */
     bool link_malformed;           /* a Link header we could not parse */
     long retry_after;              /* seconds, 0 when absent */
@@ -46,6 +51,7 @@ struct http_response {
     uint64_t body_bytes;           /* body bytes of the last response */
     int body_error;                /* what on_body returned to abort the transfer */
     int attempts;
+    bool auth_logged; /* the registry layer already logged why access was denied */
 };
 
 void http_response_init(struct http_response *resp);
@@ -85,9 +91,16 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
 /* The transport failure in words (curl's message). */
 const char *http_failure_reason(const struct http_response *resp);
 
-/* Whether the failure happened before any HTTP was exchanged (refused, TLS handshake, ...),
- * i.e. a different scheme might work. */
+/* Whether the failure happened before any HTTP was exchanged (refused, TLS handshake, ...). */
 bool http_failed_to_connect(const struct http_response *resp);
+
+/* Whether an https attempt failed because the server does not speak TLS at all (a plain HTTP
+ * server answering the handshake, "wrong version number"), or nothing listens there: the only
+ * failures after which plain http may be tried. Never true for a certificate problem. */
+bool http_tls_not_spoken(const struct http_response *resp);
+
+/* Whether the failure is the server's certificate failing verification. */
+bool http_tls_verify_failed(const struct http_response *resp);
 
 /* url without userinfo and with secret-looking query values replaced, for logs. */
 void http_sanitize_url(const char *url, char *out, size_t outlen);

@@ -9,5 +9,6 @@ CURL *http_pool_acquire(struct http_pool *pool);
 /* Resets the handle (keeping its live connection) and parks it for reuse. */
 void http_pool_release(struct http_pool *pool, CURL *h);
 bool http_pool_tls_verify(const struct http_pool *pool);
+const struct tls_certs *http_pool_certs(const struct http_pool *pool);
 
 #endif

@@ -18,6 +18,7 @@ struct http_pool {
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     bool tls_verify;
+    const struct tls_certs *certs;
 };
 
 /* ---- process-wide libcurl state ---- */
@@ -152,4 +153,14 @@ void http_pool_release(struct http_pool *pool, CURL *h)
 bool http_pool_tls_verify(const struct http_pool *pool)
 {
     return pool->tls_verify;
+}
+
+void http_pool_set_certs(struct http_pool *pool, const struct tls_certs *certs)
+{
+    pool->certs = certs;
+}
+
+const struct tls_certs *http_pool_certs(const struct http_pool *pool)
+{
+    return pool->certs;
 }

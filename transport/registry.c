@@ -10,6 +10,47 @@
 
 #include "common/log.h"
 
+/* registries.conf: the entry for the host decides insecure and blocked. */
+static int apply_conf(struct registry *r, const char *path)
+{
+    int rc = regconf_load_all(path, &r->conf);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        if (rc == -ENOENT)
+            log_debug("registry %s: no %s", r->addr.hostport, path);
+        return 0; /* logged; the safe defaults apply */
+    }
+    r->conf_path = strdup(path);
+    if (!r->conf_path)
+        return -ENOMEM;
+    const struct regconf_registry *e = regconf_match(&r->conf, r->addr.hostport, NULL);
+    if (!e)
+        return 0;
+    r->insecure = e->insecure;
+    r->blocked = e->blocked;
+    if (e->insecure) {
+        r->tls_verify = false;
+        log_info("registry %s: insecure in %s: certificates are not verified, plain http is "
+                 "allowed",
+                 r->addr.hostport, path);
+    }
+    if (e->location[0] && strcmp(e->location, e->prefix) != 0)
+        log_warn("registry %s: %s remaps it to %s; registryfs does not remap locations (only "
+                 "its mirrors are used)",
+                 r->addr.hostport, path, e->location);
+    return 0;
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -ENOMEM;
+}
+
 int registry_new(const struct registry_options *opt, struct registry **out)
 {
     if (!opt || !out)
@@ -26,9 +67,27 @@ int registry_new(const struct registry_options *opt, struct registry **out)
         return rc;
     }
     pthread_mutex_init(&r->lock, NULL);
-    rc = http_pool_new(opt->tls_verify, &r->http);
+    pthread_mutex_init(&r->deny_lock, NULL);
+    r->tls_verify = r->tls_verify_opt = opt->tls_verify;
+    rc = dup_opt(&r->authfile, opt->authfile);
+    if (!rc)
+        rc = dup_opt(&r->cert_dir, opt->cert_dir);
+    if (!rc && opt->registries_conf && *opt->registries_conf)
+        rc = apply_conf(r, opt->registries_conf);
+    if (!rc) {
+        /* a bad certificate directory is logged and leaves only the system's trust: the
+         * connection then fails verification (loudly) rather than trusting less than asked */
+        rc = certs_load(opt->cert_dir, r->addr.hostport, &r->certs);
+        rc = rc == -ENOMEM ? rc : 0;
+    }
+    if (!rc)
+        rc = http_pool_new(r->tls_verify, &r->http);
+    if (!rc)
+        http_pool_set_certs(r->http, r->certs);
     if (!rc)
         rc = auth_new(&r->auth);
+    if (!rc)
+        rc = reg_creds_new(opt->authfile, r->addr.hostport, r->addr.docker_hub, &r->creds);
     if (rc) {
         registry_free(r);
         return rc;
@@ -41,8 +100,16 @@ void registry_free(struct registry *r)
 {
     if (!r)
         return;
+    reg_mirrors_free(r);
     http_pool_free(r->http);
+    certs_free(r->certs); /* after the pool: its handles point at it */
     auth_free(r->auth);
+    reg_creds_free(r->creds);
+    regconf_free(&r->conf);
+    free(r->conf_path);
+    free(r->authfile);
+    free(r->cert_dir);
+    pthread_mutex_destroy(&r->deny_lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -162,8 +229,13 @@ void reg_log_failure(struct registry *r, const char *what, const struct http_res
 {
     char reason[320];
     reg_describe(resp, rc, reason, sizeof(reason));
-    if (rc == -ENOENT || rc == -ENOTSUP)
+    if (rc == -ENOENT || rc == -ENOTSUP || (rc == -EACCES && resp->auth_logged))
         log_debug("registry %s: %s: %s", r->addr.hostport, what, reason);
+    else if (rc == -EIO && http_tls_verify_failed(resp))
+        log_error("registry %s: %s: TLS certificate verification failed: %s. Trust the "
+                  "registry's CA with a *.crt file in -o cert_dir=DIR or "
+                  "/etc/containers/certs.d/%s/, or mount with -o tls_verify=false",
+                  r->addr.hostport, what, reason, r->addr.hostport);
     else
         log_warn("registry %s: %s: %s", r->addr.hostport, what, reason);
 }
@@ -187,33 +259,45 @@ static void set_scheme(struct registry *r, const char *scheme)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Docker's rule for loopback registries without a scheme: https, else plain http. */
+/* Docker's rule for loopback (and insecure) registries without a scheme: https, else plain
+ * http -- but only when the server does not speak TLS at all. A certificate that fails
+ * verification is an error, never a reason to drop TLS. */
 static int ping_probe_scheme(struct registry *r, struct http_response *resp)
 {
     int rc = ping_once(r, 1, resp);
-    if (rc != -EIO || !http_failed_to_connect(resp))
+    if (rc != -EIO || !http_tls_not_spoken(resp))
         return rc;
-    log_debug("registry %s: https failed (%s), trying http", r->addr.hostport,
-              http_failure_reason(resp));
+    char https_reason[CURL_ERROR_SIZE];
+    snprintf(https_reason, sizeof(https_reason), "%s", http_failure_reason(resp));
     set_scheme(r, "http");
     rc = ping_once(r, HTTP_MAX_ATTEMPTS, resp);
-    if (rc == -EIO && http_failed_to_connect(resp))
+    if (rc == -EIO && http_failed_to_connect(resp)) {
         set_scheme(r, "https"); /* neither answered: keep the default */
+    } else {
+        log_info("registry %s: https failed (%s); using plain http://%s", r->addr.hostport,
+                 https_reason, r->addr.hostport);
+    }
     return rc;
 }
 
 static void remember_challenge(struct registry *r, const struct http_response *resp)
 {
     struct auth_challenge ch;
-    if (resp->www_authenticate[0] && auth_parse_challenge(resp->www_authenticate, &ch) == 0)
+    if (resp->www_authenticate[0] && auth_parse_best_challenge(resp->www_authenticate, &ch) == 0)
         auth_remember_challenge(r->auth, &ch);
 }
 
 int registry_ping(struct registry *r)
 {
+    if (r->blocked) {
+        log_error("registry %s: blocked in %s", r->addr.hostport,
+                  r->conf_path ? r->conf_path : "registries.conf");
+        return -EACCES;
+    }
     struct http_response resp;
     http_response_init(&resp);
-    bool probe = !r->addr.scheme_given && !r->addr.docker_hub && ref_is_loopback(r->addr.host);
+    bool probe = !r->addr.scheme_given && !r->addr.docker_hub &&
+                 (ref_is_loopback(r->addr.host) || r->insecure);
     int rc = probe ? ping_probe_scheme(r, &resp) : ping_once(r, HTTP_MAX_ATTEMPTS, &resp);
     if (!rc) {
         if (resp.status == 200 || resp.status == 401) {

@@ -32,20 +32,26 @@ struct registry_options {
     bool tls_verify;     /* default true */
     const char *cert_dir; /* NULL: defaults (issue 4) */
     const char *authfile; /* NULL: defaults (issue 4) */
+    const char *registries_conf; /* containers-registries.conf(5) file for per-host settings
+                                    (insecure, blocked, mirrors); NULL: none */
 };
 
 struct registry;
 
-/* Parses the address, sets up libcurl; does no network I/O. -EINVAL for a bad address. */
+/* Parses the address, sets up libcurl, reads the registries.conf entry and the certs.d
+ * directories of the host; does no network I/O. -EINVAL for a bad address. */
 int registry_new(const struct registry_options *opt, struct registry **out);
 void registry_free(struct registry *r);
 
 const struct registry_addr *registry_addr(const struct registry *r);
 
 /*
- * GET /v2/. Decides the scheme for a loopback host given without one (https, falling back to
- * http as docker does for 127.0.0.0/8) and remembers the auth challenge. 0 when the registry
- * answered like a registry (200 or 401), else -EIO / -EACCES.
+ * GET /v2/. Decides the scheme for a loopback host (or one registries.conf calls insecure)
+ * given without one: https, falling back to http only when the server does not speak TLS at
+ * all (never after a certificate verification failure), as docker does for 127.0.0.0/8; and
+ * remembers the auth challenge. 0 when the registry answered like a registry (200 or 401),
+ * else -EIO (a TLS verification failure is logged as such) / -EACCES (also: blocked in
+ * registries.conf).
  */
 int registry_ping(struct registry *r);
 

@@ -60,8 +60,8 @@ static int verify_digest(struct registry *r, const char *ref, const struct buf *
     return 0;
 }
 
-int registry_get_manifest(struct registry *r, const char *repo, const char *ref, struct buf *body,
-                          char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
+static int manifest_from(struct registry *r, const char *repo, const char *ref, struct buf *body,
+                         char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[400];
     if (!r || !ref || !body || !(ref_valid_tag(ref) || ref_valid_digest(ref)))
@@ -194,8 +194,8 @@ static int blob_result(const struct blob_rx *b, const struct http_response *resp
     return rc ? rc : -EIO;
 }
 
-int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
-                      blob_sink_fn sink, void *ctx)
+static int blob_from(struct registry *r, const char *repo, const char *digest, uint64_t offset,
+                     blob_sink_fn sink, void *ctx)
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[400];
     char range[64];
@@ -232,4 +232,57 @@ int registry_get_blob(struct registry *r, const char *repo, const char *digest, 
         reg_log_failure(r, what, &resp, rc);
     http_response_free(&resp);
     return rc;
+}
+
+/* ---- through the mirrors (registries.conf), then the registry itself ---- */
+
+int registry_get_manifest(struct registry *r, const char *repo, const char *ref, struct buf *body,
+                          char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
+{
+    struct reg_source src[REGCONF_MAX_MIRRORS];
+    if (!r || !ref || !body)
+        return -EINVAL;
+    size_t n = reg_mirror_sources(
+        r, repo, ref_valid_digest(ref) ? REG_READ_MANIFEST_DIGEST : REG_READ_MANIFEST_TAG, src,
+        REGCONF_MAX_MIRRORS);
+    for (size_t i = 0; i < n; i++) {
+        int rc = manifest_from(src[i].reg, src[i].repo, ref, body, media_type, digest_out);
+        if (rc == 0)
+            return 0;
+        log_debug("registry %s: manifest %s:%s not from mirror %s (%s)", r->addr.hostport,
+                  repo, ref, src[i].reg->addr.hostport, strerror(-rc));
+    }
+    return manifest_from(r, repo, ref, body, media_type, digest_out);
+}
+
+struct counting_sink {
+    blob_sink_fn sink;
+    void *ctx;
+    uint64_t bytes;
+};
+
+static int count_bytes(const void *data, size_t len, void *ctx)
+{
+    struct counting_sink *c = ctx;
+    c->bytes += len;
+    return c->sink(data, len, c->ctx);
+}
+
+int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
+                      blob_sink_fn sink, void *ctx)
+{
+    struct reg_source src[REGCONF_MAX_MIRRORS];
+    if (!r || !sink)
+        return -EINVAL;
+    size_t n = reg_mirror_sources(r, repo, REG_READ_BLOB, src, REGCONF_MAX_MIRRORS);
+    for (size_t i = 0; i < n; i++) {
+        struct counting_sink c = {sink, ctx, 0};
+        int rc = blob_from(src[i].reg, src[i].repo, digest, offset, count_bytes, &c);
+        /* once bytes went to the sink, the caller resumes from where they stopped */
+        if (rc == 0 || c.bytes)
+            return rc;
+        log_debug("registry %s: blob %s not from mirror %s (%s)", r->addr.hostport, digest,
+                  src[i].reg->addr.hostport, strerror(-rc));
+    }
+    return blob_from(r, repo, digest, offset, sink, ctx);
 }

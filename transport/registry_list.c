@@ -241,7 +241,7 @@ static int tags_error(struct listing *l, const struct http_response *resp, int r
     return rc == -ENOENT && l->pages > 0 ? -EIO : rc;
 }
 
-int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
+static int tags_from(struct registry *r, const char *repo, struct strlist *tags)
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[300];
     if (!r || !tags)
@@ -261,4 +261,20 @@ int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
                         .valid = ref_valid_tag,
                         .map_error = tags_error};
     return run_listing(&l, url, tags);
+}
+
+int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
+{
+    struct reg_source src[REGCONF_MAX_MIRRORS];
+    if (!r || !tags)
+        return -EINVAL;
+    size_t n = reg_mirror_sources(r, repo, REG_READ_TAGS, src, REGCONF_MAX_MIRRORS);
+    for (size_t i = 0; i < n; i++) {
+        int rc = tags_from(src[i].reg, src[i].repo, tags);
+        if (rc == 0)
+            return 0;
+        log_debug("registry %s: tags of %s not from mirror %s (%s)", r->addr.hostport, repo,
+                  src[i].reg->addr.hostport, strerror(-rc));
+    }
+    return tags_from(r, repo, tags);
 }

@@ -126,9 +126,12 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
     if ((rc = target_of(r, repo, suffix, &t)))
         return rc;
     snprintf(what, sizeof(what), "mount %s from %s into %s", digest, from_wire, t.wire);
+    char from_scope[WIRE_REPO_MAX + 32]; /* a mount reads the source: pull on it too */
+    snprintf(from_scope, sizeof(from_scope), "repository:%s:pull", from_wire);
     struct reg_call call = {.method = "POST",
                             .url = t.url,
                             .scope = t.scope,
+                            .scope2 = from_scope,
                             .cls = HTTP_META,
                             .max_attempts = 1,
                             .upload_fd = -1};

@@ -13,6 +13,17 @@ TokenServer(workdir, users={"admin": "pw"}, anonymous_pull=True, denied=("privat
       - wrong passwords get 401.
     `requests` records (user, scopes) per token request for assertions.
 
+    Optional (issue 4, credentials and TLS):
+      tls=(certfile, keyfile)   serve the realm over https
+      refresh_tokens={"rt": "admin"}
+                                OAuth2: POST /token with grant_type=refresh_token and one of
+                                these identity tokens is that user (`posts` records them)
+      effective_ttl=N           the registry refuses a token N seconds after it was issued
+                                (the JWT exp compensates distribution's 60 s leeway), while
+                                the answer still says expires_in=ttl: set ttl=N for an honest
+                                server, a larger ttl for one whose tokens die early (revoked)
+    `issued` lists every token handed out (to check that none reaches a log).
+
 Use: Registry(workdir, auth=TokenServer(...).start()); stop the server after the registry.
 """
 
@@ -55,21 +66,29 @@ class TokenServer:
     service = "registryfs-test"
     issuer = "registryfs-test-issuer"
 
-    def __init__(self, workdir, users=None, anonymous_pull=True, denied=(), ttl=300):
+    DISTRIBUTION_LEEWAY = 60    # seconds distribution accepts a token past its exp
+
+    def __init__(self, workdir, users=None, anonymous_pull=True, denied=(), ttl=300, tls=None,
+                 refresh_tokens=None, effective_ttl=None):
         self.workdir = str(workdir)
         self.users = dict(users or {})
         self.anonymous_pull = anonymous_pull
         self.denied = tuple(denied)
         self.ttl = ttl
+        self.tls = tls
+        self.refresh_tokens = dict(refresh_tokens or {})
+        self.effective_ttl = effective_ttl
         self.port = free_port()
         self.requests = []
+        self.posts = []            # (user, scopes) of OAuth2 refresh-token grants
+        self.issued = []
         self._server = None
         self._thread = None
         self._make_key()
 
     @property
     def realm(self):
-        return "http://127.0.0.1:%d/token" % self.port
+        return "%s://127.0.0.1:%d/token" % ("https" if self.tls else "http", self.port)
 
     def _make_key(self):
         from cryptography import x509
@@ -121,11 +140,18 @@ class TokenServer:
         import jwt
         now = int(time.time())
         access = [g for g in (self.grant(user, s) for s in scopes) if g]
+        exp = now + self.ttl
+        nbf = now - 10
+        if self.effective_ttl is not None:
+            exp = now + self.effective_ttl - self.DISTRIBUTION_LEEWAY
+            nbf = exp - self.effective_ttl - 10
         claims = {"iss": self.issuer, "sub": user or "", "aud": self.service,
-                  "exp": now + self.ttl, "nbf": now - 10, "iat": now,
+                  "exp": exp, "nbf": nbf, "iat": nbf,
                   "jti": uuid.uuid4().hex, "access": access}
-        return jwt.encode(claims, self._key_pem, algorithm="RS256",
-                          headers={"x5c": [self._x5c]})
+        tok = jwt.encode(claims, self._key_pem, algorithm="RS256",
+                         headers={"x5c": [self._x5c]})
+        self.issued.append(tok)
+        return tok
 
     # -- server --------------------------------------------------------------------
     def start(self):
@@ -173,7 +199,34 @@ class TokenServer:
                                          "issued_at": datetime.datetime.now(
                                              datetime.timezone.utc).isoformat()})
 
+            def do_POST(self):
+                """OAuth2 (distribution's spec): grant_type=refresh_token only."""
+                u = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode(errors="replace")) \
+                    if length else {}
+                if u.path != "/token":
+                    return self._reply(404, {"error": "not found"})
+                if form.get("grant_type", [""])[0] != "refresh_token":
+                    return self._reply(400, {"error": "unsupported_grant_type"})
+                user = ts.refresh_tokens.get(form.get("refresh_token", [""])[0])
+                if user is None:
+                    return self._reply(401, {"error": "invalid_grant"})
+                scopes = []
+                for s in form.get("scope", []):
+                    scopes += s.split(" ")
+                ts.requests.append((user, scopes))
+                ts.posts.append((user, scopes))
+                tok = ts.issue(user, scopes)
+                return self._reply(200, {"access_token": tok, "expires_in": ts.ttl,
+                                         "scope": " ".join(scopes)})
+
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls[0], self.tls[1])
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

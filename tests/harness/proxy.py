@@ -11,6 +11,10 @@ Modes (combine freely):
                   distribution 2.8 for tags) that would otherwise answer in one page
   stall_blobs     blob GETs are accepted but never answered (until the proxy stops)
   stall_all       every request is accepted but never answered
+  cut_blobs=(N, S)  the first GET of each blob is cut: after N body bytes the proxy sends
+                  nothing for S seconds, then closes the connection (a proxy or network cut in
+                  the middle of a large read; the client resumes with Range); `cut` lists the
+                  digests cut
 
 `requests` lists (method, path) of every request received.
 """
@@ -33,7 +37,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 
 class Proxy:
     def __init__(self, upstream, corrupt_blobs=False, paginate=None, stall_blobs=False,
-                 stall_all=False, port=None):
+                 stall_all=False, port=None, cut_blobs=None):
         self.upstream = upstream.split("://", 1)[-1].rstrip("/")
         self.corrupt_blobs = corrupt_blobs
         self.paginate = paginate
@@ -42,6 +46,8 @@ class Proxy:
         self.port = port or free_port()
         self.requests = []
         self.corrupted = []
+        self.cut_blobs = cut_blobs
+        self.cut = []
         self._stop = threading.Event()
         self._server = None
         self._thread = None
@@ -131,9 +137,24 @@ class Proxy:
                     if corrupt:
                         with proxy._lock:
                             proxy.corrupted.append(m.group(1))
+                    cut_at = -1
+                    if proxy.cut_blobs and self.command == "GET" and m and \
+                            r.status in (200, 206):
+                        with proxy._lock:
+                            if m.group(1) not in proxy.cut:
+                                proxy.cut.append(m.group(1))
+                                cut_at = min(proxy.cut_blobs[0], total)
                     pos = 0
                     while pos < total:
-                        chunk = r.read(min(65536, total - pos))
+                        want = min(65536, total - pos)
+                        if cut_at >= 0:
+                            want = min(want, cut_at - pos)
+                        if want <= 0:
+                            self.wfile.flush()
+                            proxy._stop.wait(proxy.cut_blobs[1])
+                            self.close_connection = True
+                            return
+                        chunk = r.read(want)
                         if not chunk:
                             break
                         if pos <= flip_at < pos + len(chunk):

@@ -62,10 +62,13 @@ class Registry:
     tls:  None, or (certfile, keyfile) to serve https.
     catalog_maxentries: passed to the `catalog: maxentries:` setting when given
           (note: distribution 2.8 answers 400 to `_catalog?n=` larger than it).
+    tls_client_cas: None, or a list of CA files: clients must present a certificate signed by
+          one of them (`http.tls.clientcas`; needs tls); then tls_client_cert=(cert, key) is
+          what the readiness probe presents.
     """
 
     def __init__(self, workdir, port=None, auth=None, tls=None, catalog_maxentries=None,
-                 log_level="info"):
+                 log_level="info", tls_client_cas=None, tls_client_cert=None):
         self.workdir = os.path.abspath(str(workdir))
         os.makedirs(self.workdir, exist_ok=True)
         self.storage = os.path.join(self.workdir, "storage")
@@ -75,6 +78,8 @@ class Registry:
         self.tls = tls
         self.catalog_maxentries = catalog_maxentries
         self.log_level = log_level
+        self.tls_client_cas = list(tls_client_cas or [])
+        self.tls_client_cert = tls_client_cert
         self.config_path = os.path.join(self.workdir, "config.yml")
         self.access_log = os.path.join(self.workdir, "access.log")
         self.app_log = os.path.join(self.workdir, "registry.log")
@@ -117,6 +122,8 @@ class Registry:
         }
         if self.tls:
             cfg["http"]["tls"] = {"certificate": self.tls[0], "key": self.tls[1]}
+            if self.tls_client_cas:
+                cfg["http"]["tls"]["clientcas"] = [str(c) for c in self.tls_client_cas]
         if self.auth is not None:
             cfg["auth"] = self.auth.registry_config()
         if self.catalog_maxentries:
@@ -158,6 +165,8 @@ class Registry:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            if self.tls_client_cert:
+                ctx.load_cert_chain(*self.tls_client_cert)
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

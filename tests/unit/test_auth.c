@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/unit/unit.h"
 #include "transport/auth.h"
@@ -50,6 +51,58 @@ static void test_challenge(void)
     char huge[4096];
     snprintf(huge, sizeof(huge), "Bearer realm=\"%3000d\"", 1);
     CHECK_INT(auth_parse_challenge(huge, &ch), -EINVAL);
+}
+
+static void test_best_challenge(void)
+{
+    struct auth_challenge ch;
+    CHECK_INT(auth_parse_best_challenge("Basic realm=\"a\", Bearer realm=\"https://t/x\","
+                                        "service=\"s\",scope=\"repository:r:pull\"",
+                                        &ch),
+              0);
+    CHECK_INT(ch.scheme, AUTH_BEARER);
+    CHECK_STR(ch.realm, "https://t/x");
+    CHECK_STR(ch.service, "s");
+    CHECK_STR(ch.scope, "repository:r:pull");
+    /* two headers joined, Bearer first */
+    CHECK_INT(auth_parse_best_challenge("Bearer realm=b, Basic realm=a", &ch), 0);
+    CHECK_INT(ch.scheme, AUTH_BEARER);
+    CHECK_STR(ch.realm, "b");
+    /* Basic beats an unknown scheme */
+    CHECK_INT(auth_parse_best_challenge("Negotiate, Basic realm=\"r\"", &ch), 0);
+    CHECK_INT(ch.scheme, AUTH_BASIC);
+    CHECK_STR(ch.realm, "r");
+    /* a malformed challenge after a good one keeps the good one */
+    CHECK_INT(auth_parse_best_challenge("Basic realm=\"r\", Bearer realm=\"unterminated", &ch),
+              0);
+    CHECK_INT(ch.scheme, AUTH_BASIC);
+    CHECK_INT(auth_parse_best_challenge("Bearer realm=\"x\", error=\"insufficient_scope\"",
+                                        &ch),
+              0);
+    CHECK_STR(ch.error, "insufficient_scope");
+    CHECK_INT(auth_parse_best_challenge("", &ch), -EINVAL);
+    CHECK_INT(auth_parse_best_challenge(NULL, &ch), -EINVAL);
+    CHECK_INT(auth_parse_best_challenge("=x", &ch), -EINVAL);
+}
+
+static void test_token_reply(void)
+{
+    long exp;
+    char *refresh;
+    const char *j = "{\"access_token\":\"at\",\"refresh_token\":\"rt2\",\"expires_in\":2}";
+    char *t = auth_parse_token_reply(j, strlen(j), &exp, &refresh);
+    CHECK_STR(t, "at");
+    CHECK_STR(refresh, "rt2");
+    CHECK_INT(exp, 2);
+    auth_token_free(t);
+    auth_token_free(refresh);
+    j = "{\"token\":\"t\",\"refresh_token\":\"bad token\"}";
+    t = auth_parse_token_reply(j, strlen(j), &exp, &refresh);
+    CHECK_STR(t, "t");
+    CHECK(refresh == NULL);
+    auth_token_free(t);
+    t = auth_parse_token_reply("{}", 2, &exp, &refresh);
+    CHECK(t == NULL && refresh == NULL);
 }
 
 static void test_token_response(void)
@@ -103,9 +156,16 @@ static void test_cache(void)
     auth_token_free(t);
     auth_token_drop(a, "repository:x:pull");
     CHECK(auth_token_get(a, "repository:x:pull") == NULL);
-    /* too short-lived to cache */
-    auth_token_put(a, "s", "T", 5);
+    /* a short-lived token is kept for four fifths of its life */
+    auth_token_put(a, "s", "T", 1);
+    t = auth_token_get(a, "s");
+    CHECK_STR(t, "T");
+    auth_token_free(t);
+    struct timespec pause = {0, 850 * 1000000L};
+    nanosleep(&pause, NULL);
     CHECK(auth_token_get(a, "s") == NULL);
+    auth_token_put(a, "z", "T", 0);
+    CHECK(auth_token_get(a, "z") == NULL);
     /* more scopes than slots: the cache stays bounded and keeps working */
     char scope[64];
     for (int i = 0; i < 200; i++) {
@@ -152,7 +212,9 @@ static void test_sanitize(void)
 int main(void)
 {
     test_challenge();
+    test_best_challenge();
     test_token_response();
+    test_token_reply();
     test_cache();
     test_sanitize();
     return unit_report();

@@ -1,0 +1,73 @@
+/*
+ * Registry credentials the way skopeo, podman and docker keep them: containers-auth.json(5) /
+ * docker config.json ("auths", "credHelpers", "credsStore") and the legacy ~/.dockercfg.
+ * Which file, which entry (host, host:port, with or without a scheme, namespaced keys with the
+ * longest match winning) and what it holds (auth, username/password, identitytoken).
+ * Secrets are kept in memory only, wiped when freed, and never logged. Private to transport/.
+ */
+#ifndef REGISTRYFS_AUTHFILE_H
+#define REGISTRYFS_AUTHFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUTHFILE_MAX_BYTES (1u << 20) /* real ones are a few KiB */
+#define AUTHFILE_MAX_ENTRIES 64       /* entries kept for one host */
+#define CRED_FIELD_MAX 8192           /* user name, password, identity token */
+#define CRED_HELPER_NAME_MAX 64
+
+/* One set of credentials; every field NULL when absent. */
+struct credential {
+    char *username;
+    char *password;
+    char *identity_token; /* OAuth2 refresh token ("identitytoken") */
+};
+
+/* Wipes and frees the fields; the struct is then empty. */
+void credential_clear(struct credential *c);
+bool credential_present(const struct credential *c);
+/* Deep copy; 0 or -ENOMEM. */
+int credential_copy(struct credential *dst, const struct credential *src);
+
+/*
+ * The file to read when no -o authfile= is given: the first that exists of
+ * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+ * $DOCKER_CONFIG/config.json (else ~/.docker/config.json), ~/.dockercfg.
+ * 0 with the path in out, -ENOENT when none exists.
+ */
+int authfile_default_path(char *out, size_t outlen);
+
+/* The key under which a registry's entries are filed: the host[:port] without scheme or
+ * path, lower-case host, Docker Hub's spellings (docker.io, index.docker.io,
+ * registry-1.docker.io, https://index.docker.io/v1/) all as "docker.io". */
+int authfile_normalize_host(const char *hostport, char *out, size_t outlen);
+
+struct authfile;
+
+/*
+ * Parses a file's content, keeping only what applies to registry `hostport` (any spelling
+ * authfile_normalize_host accepts). legacy: the ~/.dockercfg format (the entries at the top
+ * level). 0, -EINVAL (not JSON / not an object: a reason in err), -EFBIG, -ENOMEM.
+ * Unusable entries (bad base64, no password) are skipped with a reason in err too.
+ */
+int authfile_parse(const char *json, size_t len, bool legacy, const char *hostport,
+                   struct authfile **out, char *err, size_t errlen);
+/* Reads and parses path (legacy when its name is .dockercfg). -ENOENT when it does not exist;
+ * -EINVAL/-EFBIG/-EACCES as above (logged, without any secret). */
+int authfile_load(const char *path, const char *hostport, struct authfile **out);
+void authfile_free(struct authfile *af);
+
+/*
+ * The credentials for repository `repo` (wire name; NULL or "" for the registry itself): the
+ * entry whose key is the host or host/NAMESPACE with the longest NAMESPACE that is repo or a
+ * path prefix of it. 1 found (out filled), 0 none (out empty), -ENOMEM.
+ */
+int authfile_lookup(const struct authfile *af, const char *repo, struct credential *out);
+
+/* The credential helper for the host: credHelpers[host], else credsStore; NULL when none. */
+const char *authfile_helper(const struct authfile *af);
+
+/* Standard base64 (padding optional) into out (NUL-terminated). Decoded length, or -EINVAL. */
+int authfile_base64_decode(const char *in, size_t inlen, char *out, size_t outlen);
+
+#endif
