@@ -12,6 +12,7 @@
 #include "cache/blobcache.h"
 #include "common/log.h"
 #include "fs/host.h"
+#include "fs/upstream.h"
 
 static void stage_key(const char *repo, const char *tag, char *out, size_t outlen)
 {
@@ -70,6 +71,7 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
 
 static void free_file(struct staged_file *f)
 {
+    upstream_cancel(f);
     if (f->fd >= 0)
         close(f->fd);
     if (f->spill[0])
@@ -270,6 +272,7 @@ int stage_file_create(struct stage *s, const char *name, mode_t mode, struct sta
     pthread_mutex_lock(&s->lock);
     insert_locked(s, f);
     pthread_mutex_unlock(&s->lock);
+    upstream_start(s->host, s->repo, f);
     *out = f;
     return 0;
 }
@@ -305,6 +308,7 @@ int stage_file_set_bytes(struct stage *s, const char *name, const void *data, si
 int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char *hex,
                         uint64_t size)
 {
+    upstream_cancel(f);
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
@@ -345,6 +349,7 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
         f->size = off + len;
     f->dirty = true;
     f->committed = false;
+    upstream_notify(f);
     pthread_mutex_unlock(&f->io);
     return (int)len;
 }
@@ -363,6 +368,7 @@ int stage_file_truncate(struct staged_file *f, uint64_t size)
         return 0; /* rsync --inplace truncates to the size it wrote: nothing changes */
     if (f->is_ref)
         return -EINVAL;
+    upstream_cancel(f); /* what it sent is no longer the file's beginning */
     if (ftruncate(f->fd, (off_t)size))
         return -errno;
     pthread_mutex_lock(&f->io);

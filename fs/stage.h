@@ -43,6 +43,7 @@ struct staged_file {
     struct sha256 hash;
     uint64_t hashed;
     bool hash_broken;
+    struct upstream *up; /* the blob streaming to the registry as it is written, or NULL */
     /* A blob linked or copied from another repository of the same registry: no bytes. */
     bool is_ref;
     char ref_repo[REF_NAME_MAX + 1];

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "fs/host.h"
 #include "fs/stage.h"
+#include "fs/upstream.h"
 #include "fs/backend.h"
 
 static int fail(struct stage *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -110,6 +111,7 @@ static int commit_blob(struct stage *s, struct staged_file *f)
                   : 0;
     }
     char actual[SHA256_HEX_LEN + 1];
+    bool streamed = upstream_finish(f) == 0; /* before content_hex consumes the hash */
     int rc = content_hex(f, actual);
     if (rc)
         return fail(s, rc, "%s: cannot hash it: %s", f->name, strerror(-rc));
@@ -122,7 +124,7 @@ static int commit_blob(struct stage *s, struct staged_file *f)
     /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
     if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0)
         f->spill[0] = '\0';
-    rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
+    rc = streamed ? 0 : ensure_blob(s, f->hex, NULL, f->fd, f->size);
     if (rc)
         return fail(s, rc == -ENOENT || rc == -EBADMSG ? -EIO : rc, "blob %s: upload failed: %s",
                     f->hex, strerror(-rc));

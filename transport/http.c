@@ -251,10 +251,24 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Feeds the request body; pread keeps the caller's file position out of it. */
+static size_t on_read_stream(struct transfer *t, char *out, size_t len)
+{
+    ssize_t got = t->req->upload_stream(t->req->upload_stream_ctx, out, len);
+    if (got < 0) {
+        t->resp->body_error = (int)got;
+        return CURL_READFUNC_ABORT;
+    }
+    t->upload_off += (uint64_t)got;
+    t->last_activity_ms = monotonic_ms();
+    return (size_t)got;
+}
+
 static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
 {
     struct transfer *t = userp;
     const struct http_request *req = t->req;
+    if (req->upload_stream)
+        return on_read_stream(t, out, size * nitems);
     uint64_t left = req->upload_len - t->upload_off;
     size_t n = size * nitems < left ? size * nitems : (size_t)left;
     if (n == 0)
@@ -281,7 +295,8 @@ static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
 static int on_seek(void *userp, curl_off_t offset, int origin)
 {
     struct transfer *t = userp;
-    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->upload_len)
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->upload_len ||
+        (t->req->upload_stream && (uint64_t)offset != t->upload_off))
         return CURL_SEEKFUNC_CANTSEEK;
     t->upload_off = (uint64_t)offset;
     return CURL_SEEKFUNC_OK;
@@ -300,7 +315,8 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct transfer *t = userp;
-    bool awaiting_reply = has_upload(t->req) && t->upload_off == t->req->upload_len;
+    bool awaiting_reply = has_upload(t->req) && !t->req->upload_stream &&
+                          t->upload_off == t->req->upload_len;
     int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : BLOB_STALL_MS;
     if (monotonic_ms() - t->last_activity_ms < limit)
         return 0;
@@ -342,7 +358,10 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     if (has_upload(req)) {
         /* UPLOAD makes it a PUT with a streamed body; the method line is ours */
         SET(CURLOPT_UPLOAD, 1L);
-        SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
+        /* -1: unknown length, sent chunked */
+        SET(CURLOPT_INFILESIZE_LARGE,
+            req->upload_stream ? (curl_off_t)-1 : (curl_off_t)req->upload_len);
+        SET(CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
         SET(CURLOPT_READFUNCTION, on_read);
         SET(CURLOPT_READDATA, t);
         SET(CURLOPT_SEEKFUNCTION, on_seek);
@@ -428,7 +447,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     struct curl_slist *headers = build_headers(req->headers, &oom);
     /* curl asks "Expect: 100-continue" before any upload and waits a second for a server
      * that does not answer it: only worth it when the body is big enough to waste on a 401 */
-    if (!oom && has_upload(req) && req->upload_len < EXPECT_MIN_BODY) {
+    if (!oom && has_upload(req) && (req->upload_stream || req->upload_len < EXPECT_MIN_BODY)) {
         struct curl_slist *more = curl_slist_append(headers, "Expect:");
         oom = !more;
         headers = more ? more : headers;
@@ -502,7 +521,7 @@ int http_perform(struct http_pool *pool, const struct http_request *req,
                  struct http_response *resp)
 {
     static const long backoff_ms[HTTP_MAX_ATTEMPTS - 1] = {250, 750};
-    int max = req->max_attempts < 1 ? 1 : req->max_attempts;
+    int max = req->max_attempts < 1 || req->upload_stream ? 1 : req->max_attempts;
     if (max > HTTP_MAX_ATTEMPTS)
         max = HTTP_MAX_ATTEMPTS;
     long slept = 0;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "transport/link_header.h"
@@ -62,6 +63,8 @@ void http_response_free(struct http_response *resp);
 typedef int (*http_body_fn)(void *ctx, const struct http_response *resp, const void *data,
                             size_t len);
 
+typedef ssize_t (*http_stream_fn)(void *ctx, char *buf, size_t len);
+
 struct http_request {
     const char *method; /* NULL or "GET"; "HEAD", "POST", "PUT", "PATCH", "DELETE" */
     const char *url;
@@ -77,6 +80,11 @@ struct http_request {
     const void *upload_data;
     int upload_fd;
     uint64_t upload_len;
+    /* Or a body of unknown length, sent chunked as it is produced: called for more bytes, it
+     * returns how many it wrote (it may block until there are some), 0 at the end, -errno to
+     * abort. Such a body cannot be replayed: one attempt. */
+    http_stream_fn upload_stream;
+    void *upload_stream_ctx;
 };
 
 /*

@@ -292,7 +292,9 @@ static int perform_with(struct registry *r, const struct reg_call *call, const c
                                .on_attempt = call->on_attempt,
                                .upload_data = call->upload_data,
                                .upload_fd = call->upload_fd,
-                               .upload_len = call->upload_len};
+                               .upload_len = call->upload_len,
+                               .upload_stream = call->upload_stream,
+                               .upload_stream_ctx = call->upload_stream_ctx};
     return http_perform(r->http, &req, resp);
 }
 
@@ -532,7 +534,9 @@ int reg_perform(struct registry *r, const struct reg_call *call, struct http_res
     int rc;
     for (int round = 0;; round++) {
         rc = perform_with(r, call, a.line, resp);
-        if (rc || resp->status != 401 || !call->scope || round >= 2) break;
+        /* a streamed body is gone once sent: the caller retries with one it can replay */
+        if (rc || resp->status != 401 || !call->scope || round >= 2 || call->upload_stream)
+            break;
         have_ch = true;
         if (!answer_401(&a, resp, &why, &ch)) break;
     }

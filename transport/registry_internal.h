@@ -67,6 +67,8 @@ struct reg_call {
     const void *upload_data;
     int upload_fd;
     uint64_t upload_len;
+    http_stream_fn upload_stream; /* as in struct http_request */
+    void *upload_stream_ctx;
 };
 
 /*

@@ -157,48 +157,71 @@ static int put_url(const char *location, const char *digest, char *out, size_t o
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/* POST /v2/REPO/blobs/uploads/ and the PUT URL that completes it with DIGEST. */
+static int start_upload(struct registry *r, const char *repo, const char *digest,
+                        struct target *t, char *put, size_t putlen)
+{
+    if (!ref_valid_digest(digest))
+        return -EINVAL;
+    int rc = target_of(r, repo, "/blobs/uploads/", t);
+    if (rc)
+        return rc;
+    snprintf(t->what, sizeof(t->what), "upload %s to %s", digest, t->wire);
+    struct reg_call call = meta_call("POST", t, HTTP_MAX_ATTEMPTS);
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = perform(r, &call, &resp, 202, t->what);
+    char location[REG_URL_MAX];
+    if (rc == 0 && (upload_location(r, &resp, location, sizeof(location)) ||
+                    put_url(location, digest, put, putlen))) {
+        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport,
+                  t->what);
+        rc = -EIO;
+    }
+    http_response_free(&resp);
+    return rc;
+}
+
+static int finish_upload(struct registry *r, struct target *t, struct reg_call *put)
+{
+    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
+    put->method = "PUT";
+    put->scope = t->scope;
+    put->headers = headers;
+    put->cls = HTTP_BLOB;
+    put->max_attempts = 1;
+    struct http_response resp;
+    http_response_init(&resp);
+    int rc = perform(r, put, &resp, 201, t->what);
+    http_response_free(&resp);
+    return rc;
+}
+
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
                          uint64_t size)
 {
     struct target t;
-    char what[WIRE_REPO_MAX + 100];
-    if (!ref_valid_digest(digest) || fd < 0)
+    char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
+    if (fd < 0)
         return -EINVAL;
-    int rc = target_of(r, repo, "/blobs/uploads/", &t);
+    int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "upload %s to %s", digest, t.wire);
-    struct reg_call start = {.method = "POST",
-                             .url = t.url,
-                             .scope = t.scope,
-                             .cls = HTTP_META,
-                             .max_attempts = HTTP_MAX_ATTEMPTS,
-                             .upload_fd = -1};
-    struct http_response resp;
-    http_response_init(&resp);
-    rc = perform(r, &start, &resp, 202, what);
-    char location[REG_URL_MAX], url[REG_URL_MAX + DIGEST_STR_LEN + 32];
-    if (rc == 0 && (upload_location(r, &resp, location, sizeof(location)) ||
-                    put_url(location, digest, url, sizeof(url)))) {
-        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport, what);
-        rc = -EIO;
-    }
-    http_response_free(&resp);
+    struct reg_call put = {.url = url, .upload_fd = fd, .upload_len = size};
+    return finish_upload(r, &t, &put);
+}
+
+int registry_upload_blob_stream(struct registry *r, const char *repo, const char *digest,
+                                ssize_t (*read)(void *ctx, char *buf, size_t len), void *ctx)
+{
+    struct target t;
+    char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
+    int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
     if (rc)
         return rc;
-    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
-    struct reg_call put = {.method = "PUT",
-                           .url = url,
-                           .scope = t.scope,
-                           .headers = headers,
-                           .cls = HTTP_BLOB,
-                           .max_attempts = 1,
-                           .upload_fd = fd,
-                           .upload_len = size};
-    http_response_init(&resp);
-    rc = perform(r, &put, &resp, 201, what);
-    http_response_free(&resp);
-    return rc;
+    struct reg_call put = {
+        .url = url, .upload_fd = -1, .upload_stream = read, .upload_stream_ctx = ctx};
+    return finish_upload(r, &t, &put);
 }
 
 int registry_put_manifest(struct registry *r, const char *repo, const char *ref,

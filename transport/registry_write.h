@@ -8,6 +8,7 @@
 #define REGISTRYFS_REGISTRY_WRITE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "transport/registry.h"
 
@@ -29,6 +30,12 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
  */
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
                          uint64_t size);
+
+/* Like registry_upload_blob, with a body of unknown length produced while it is sent
+ * (chunked): read(ctx, buf, len) returns bytes, 0 at the end, -errno to abort. One attempt,
+ * no replay: on failure the caller uploads again from a file. */
+int registry_upload_blob_stream(struct registry *r, const char *repo, const char *digest,
+                                ssize_t (*read)(void *ctx, char *buf, size_t len), void *ctx);
 
 /* PUT /v2/REPO/manifests/REF (tag or digest) with Content-Type: media_type and the exact bytes.
  * digest_out (may be NULL) gets the Docker-Content-Digest the registry answered. */
