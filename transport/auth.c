@@ -1,6 +1,8 @@
 /* Challenges, token responses and the token cache. */
 #include "transport/auth.h"
 
+#include "transport/http_token.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdint.h>
@@ -29,18 +31,6 @@ struct auth {
 
 /* ---- challenges ---- */
 
-static bool is_token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
 
 /* token or quoted-string into out; NULL when malformed or longer than out. */
 static const char *parse_value(const char *p, char *out, size_t outlen)

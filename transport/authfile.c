@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "transport/ref.h"
 
@@ -440,58 +441,26 @@ void authfile_free(struct authfile *af)
 int authfile_load(const char *path, const char *hostport, struct authfile **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        if (e != ENOENT)
-            log_warn("authfile %s: %s; using no credentials from it", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        log_warn("authfile %s: not a regular file; using no credentials from it", path);
-        return -EINVAL;
-    }
-    if (st.st_size > (off_t)AUTHFILE_MAX_BYTES) {
-        close(fd);
-        log_warn("authfile %s: larger than %u bytes; using no credentials from it", path,
-                 AUTHFILE_MAX_BYTES);
-        return -EFBIG;
-    }
-    size_t cap = (size_t)st.st_size + 1;
-    char *data = malloc(cap);
-    if (!data) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t len = 0;
-    int rc = 0;
-    while (len < cap - 1) {
-        ssize_t n = read(fd, data + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    char err[320];
-    if (!rc) {
-        const char *base = strrchr(path, '/');
-        bool legacy = strcmp(base ? base + 1 : path, ".dockercfg") == 0;
-        rc = authfile_parse(data, len, legacy, hostport, out, err, sizeof(err));
-        if (rc == -EINVAL || rc == -EFBIG)
+    char *data;
+    size_t len;
+    int rc = read_small_file(path, AUTHFILE_MAX_BYTES, &data, &len);
+    if (rc) {
+        if (rc != -ENOENT)
             log_warn("authfile %s: %s; using no credentials from it", path,
-                     rc == -EFBIG ? "too large" : err);
-        else if (!rc && err[0])
-            log_warn("authfile %s: %s (skipped)", path, err);
-    } else {
-        log_warn("authfile %s: %s; using no credentials from it", path, strerror(-rc));
+                     rc == -EINVAL ? "not a regular file"
+                                   : rc == -EFBIG ? "too large" : strerror(-rc));
+        return rc;
     }
-    explicit_bzero(data, cap);
+    char err[320];
+    const char *base = strrchr(path, '/');
+    bool legacy = strcmp(base ? base + 1 : path, ".dockercfg") == 0;
+    rc = authfile_parse(data, len, legacy, hostport, out, err, sizeof(err));
+    if (rc == -EINVAL || rc == -EFBIG)
+        log_warn("authfile %s: %s; using no credentials from it", path,
+                 rc == -EFBIG ? "too large" : err);
+    else if (!rc && err[0])
+        log_warn("authfile %s: %s (skipped)", path, err);
+    explicit_bzero(data, len);
     free(data);
     return rc;
 }

@@ -2,6 +2,8 @@
  * for the forms registries actually send. */
 #include "transport/link_header.h"
 
+#include "transport/http_token.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,18 +11,6 @@
 
 #define PARAM_MAX 256
 
-static bool is_token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
 
 /* A token or quoted-string at p into out (truncated to PARAM_MAX-1); NULL when malformed. */
 static const char *parse_param_value(const char *p, char out[PARAM_MAX])

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 
 #define MAX_DEPTH 8     /* arrays and inline tables inside each other */
@@ -684,44 +685,21 @@ void regconf_free(struct regconf *c)
 int regconf_load(const char *path, struct regconf *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        if (e != ENOENT) log_warn("registries.conf %s: %s; ignoring it", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)REGCONF_MAX_BYTES) {
-        close(fd);
-        log_error("registries.conf %s: not a regular file of at most %u bytes; ignoring it", path,
-                  REGCONF_MAX_BYTES);
-        return -EINVAL;
-    }
-    size_t cap = (size_t)st.st_size + 1;
-    char *data = malloc(cap);
-    if (!data) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t len = 0;
-    int rc = 0;
-    while (len < cap - 1) {
-        ssize_t n = read(fd, data + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : 0;
-            break;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
+    char *data;
+    size_t len;
     char err[256];
-    if (!rc)
+    int rc = read_small_file(path, REGCONF_MAX_BYTES, &data, &len);
+    if (rc == -ENOENT)
+        return rc;
+    if (rc == 0)
         rc = regconf_parse(data, len, out, err, sizeof(err));
     else
-        snprintf(err, sizeof(err), "%s", strerror(-rc));
+        snprintf(err, sizeof(err), "%s",
+                 rc == -EFBIG || rc == -EINVAL ? "not a regular file of a sane size"
+                                               : strerror(-rc));
     free(data);
-    if (rc) log_error("registries.conf %s: %s; ignoring the whole file", path, err);
+    if (rc)
+        log_error("registries.conf %s: %s; ignoring the whole file", path, err);
     return rc;
 }
 
