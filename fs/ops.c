@@ -243,13 +243,9 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
     if (writable)
         return rfs_open_for_write(path, fi);
     struct node n;
-    int rc = resolve_path(fs, path, true, &n);
+    int rc = resolve_file(fs, path, &n);
     if (rc)
         return rc;
-    if (n.kind != NODE_FILE) {
-        node_release(&n);
-        return -EISDIR;
-    }
     struct open_file *fh;
     rc = file_handle_open(&n, false, &fh);
     if (rc == 0) {

@@ -151,13 +151,9 @@ int rfs_open_for_write(const char *path, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
     struct node n;
-    int rc = resolve_path(fs, path, true, &n);
+    int rc = resolve_file(fs, path, &n);
     if (rc)
         return rc;
-    if (n.kind != NODE_FILE) {
-        node_release(&n);
-        return -EISDIR;
-    }
     if (n.sfile) {
         rc = new_write_handle(n.stage, n.sfile, fi);
         if (rc == 0 && (fi->flags & O_TRUNC))

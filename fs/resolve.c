@@ -195,6 +195,16 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
     return rc;
 }
 
+int resolve_file(struct rfs *fs, const char *path, struct node *out)
+{
+    int rc = resolve_path(fs, path, true, out);
+    if (rc == 0 && out->kind != NODE_FILE) {
+        node_release(out);
+        rc = -EISDIR;
+    }
+    return rc;
+}
+
 void node_release(struct node *n)
 {
     image_view_put(n->view);

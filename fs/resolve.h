@@ -32,6 +32,8 @@ struct node {
  * distribution grammar, -EIO/-EACCES from the registry.
  */
 int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *out);
+/* resolve_path for a file (-EISDIR for anything else), with its view loaded. */
+int resolve_file(struct rfs *fs, const char *path, struct node *out);
 void node_release(struct node *n);
 
 #endif
