@@ -249,3 +249,18 @@ int storage_untag(const char *root, const char *repo, const char *tag)
         remove_tree(dir);
     return rc;
 }
+
+int storage_find_layer(const char *root, const char *hex, char *repo, size_t repolen)
+{
+    struct strlist repos = STRLIST_INIT;
+    int rc = storage_catalog(root, &repos);
+    for (size_t i = 0; rc == 0 && i < repos.len; i++) {
+        if (storage_has_layer(root, repos.items[i], hex)) {
+            snprintf(repo, repolen, "%s", repos.items[i]);
+            strlist_free(&repos);
+            return 0;
+        }
+    }
+    strlist_free(&repos);
+    return -ENOENT;
+}

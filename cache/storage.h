@@ -28,6 +28,9 @@ int storage_tag_target(const char *root, const char *repo, const char *tag,
                        char hex[SHA256_HEX_LEN + 1]);
 bool storage_has_revision(const char *root, const char *repo, const char *hex);
 bool storage_has_layer(const char *root, const char *repo, const char *hex);
+/* A repository whose _layers link names hex (first in name order), for cross-repository
+ * mounts of blobs read in an earlier mount. -ENOENT when none. */
+int storage_find_layer(const char *root, const char *hex, char *repo, size_t repolen);
 
 int storage_link_revision(const char *root, const char *repo, const char *hex);
 int storage_link_layer(const char *root, const char *repo, const char *hex);

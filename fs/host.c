@@ -435,7 +435,13 @@ bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX 
     if (home)
         snprintf(repo, REF_NAME_MAX + 1, "%s", home);
     pthread_mutex_unlock(&h->lock);
-    return home != NULL;
+    if (home)
+        return true;
+    /* the cache remembers, across mounts, which repositories blobs were read from */
+    if (h->local_root || storage_find_layer(blobcache_root(h->blobs), hex, repo, REF_NAME_MAX + 1))
+        return false;
+    host_blob_home_set(h, hex, repo);
+    return true;
 }
 
 void host_invalidate_repo(struct host *h, const char *repo, const char *tag)

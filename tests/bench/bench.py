@@ -21,6 +21,16 @@ Write path (issue #3, `-o rw`, docs/write.md)
   7a  re-push of an image the repository holds (`cp -r LOCAL MNT/REPO/TAG2`, fresh mount):
       blob upload PUTs in the registry's access log                      target 0
   7b  the same with `rsync -a LOCAL/ MNT/REPO/TAG3/`                       target 0
+Offline packaging (issue #5, docs/packaging.md), images sharing base layers
+  8   the flow of docs/packaging.md (mount REG and an empty storage dir -o rw with one cache
+      dir, mkdir -p + cp -r MNT_SRC/REPO:TAG MNT_PKG/REPO/TAG per image, unmount both) vs the
+      seeds' convert-images.sh (skopeo sync --src docker --dest dir per image, hardlinks
+      into blobs/sha256/XX/HEX/data, link files)                target time ratio <= 1.0
+  8b  package blob bytes (distinct inodes under PKG/docker/registry/v2/blobs) minus the
+      unique blob bytes; baseline column: the seeds' package            target 0 bytes
+  8c  disk used by each flow's directories (du -sbc, hardlinks once): registryfs
+      CACHE+PKG, seeds IMAGES+PKG (its dir: copies hold every image's layers)  (report only)
+      Both packages must be served by docker-registry (skopeo inspect --raw of every tag).
 
 Every time is the median of BENCH_RUNS runs (default 3); the two sides of a comparison
 alternate which goes first, with `sync` before each timed command. skopeo always runs with an
@@ -30,11 +40,13 @@ A MISS does not fail the command; the exit status is non-zero only when the benc
 broke (setup failed, or a read-path measurement could not run). Write-path failures (the
 write code is younger) are shown as ERROR rows and the bench goes on.
 
-    /usr/bin/python3 tests/bench/bench.py [--only 1,3,5] [--runs N] [--mib M] [--keep DIR]
+    /usr/bin/python3 tests/bench/bench.py [--only read,package] [--runs N] [--mib M] [--keep DIR]
 
 Environment: BENCH_MIB (size of the big layer, default 256), BENCH_RUNS (default 3),
-BENCH_ONLY (comma-separated measurement groups: read, copy, push, reg2reg, repush),
-BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the tests.
+BENCH_ONLY (comma-separated measurement groups: read, copy, push, reg2reg, repush,
+package), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the tests;
+for 8: BENCH_PKG_IMAGES (default 6), BENCH_PKG_BASE_MIB (each of the 2 base layers, default
+24), BENCH_PKG_TOP_MIB (each image's own layer, default 2).
 
 Adding a measurement: write `def m_NAME(ctx)` that creates its rows with ctx.row(...),
 fills them with ctx.sample(row, side, fn) (side "rfs" or "base"; fn returns seconds or a
@@ -563,12 +575,373 @@ def m_repush(ctx):
                 ctx.unmount(m)
 
 
+# -- packaging (issue #5, docs/packaging.md) ----------------------------------------------
+
+# The registryfs side: the loop of docs/packaging.md ("The whole flow"), with set -e so that a
+# failing cp in the middle of the list fails the run. $1 MNT_SRC, $2 MNT_PKG, $3 image list.
+PKG_FLOW = r'''
+set -e
+while read -r image; do                       # image-list lines: repo/path:tag
+  repo=${image%:*}; tag=${image##*:}
+  mkdir -p "$2/$repo"
+  cp -r "$1/$image" "$2/$repo/$tag"
+done < "$3"
+'''
+
+# The seeds' convert-images.sh (/work/shared/seeds/001_*.txt), verbatim except one fix: the
+# seed calls `skopeo_sync" ${SOURCE_REGISTRY}/${image}" ...` (the quote glued to the function
+# name makes bash look for a command named "skopeo_sync REG/IMAGE", and set -e ends the script
+# with status 127 at the first image); here it reads `skopeo_sync "${SOURCE_REGISTRY}/${image}"
+# ...`. Run as `bash convert-images.sh REG IMAGES_DIR` with IMAGES_LIST_FILE=LIST, its working
+# directory the package directory (it writes docker/registry/v2 relative to it), inside a
+# private mount namespace with a fresh tmpfs over /var/lib/containers: the isolation of
+# harness.tools.skopeo, once for the whole script, so its skopeo calls start with an empty
+# blob-info cache and the real one is never touched.
+SEEDS_CONVERT_IMAGES = r'''#!/bin/bash
+
+set -eo pipefail
+
+GREEN_COL="\\033[32;1m"
+RED_COL="\\033[1;31m"
+NORMAL_COL="\\033[0;39m"
+
+BASE_PATH=$(cd "$(dirname $0)" && pwd)
+
+SOURCE_REGISTRY=$1
+IMAGES_DIR=$2
+
+: "${IMAGES_DIR:="images"}"
+: "${IMAGES_LIST_FILE:="${BASE_PATH}/images-list.txt"}"
+: "${SOURCE_REGISTRY:="docker.io"}"
+
+# 仓库服务器中的目录
+BLOBS_PATH="docker/registry/v2/blobs/sha256"
+REPO_PATH="docker/registry/v2/repositories"
+
+# 记录当前数和总镜像数
+CURRENT_NUM=0
+ALL_IMAGES=$(sed -n '/#/d;s/:/:/p' "${IMAGES_LIST_FILE}" | sort -u)
+TOTAL_NUMS=$(echo "${ALL_IMAGES}" | wc -l)
+
+# 从远程仓库同步指定镜像到本地目录中
+skopeo_sync() {
+    if skopeo sync \
+        --insecure-policy --src-tls-verify=false --dest-tls-verify=false \
+        --override-arch amd64 --override-os linux \
+        --src docker --dest dir \
+        "$1" "$2" > /dev/null; then
+        echo -e "$GREEN_COL Progress: ${CURRENT_NUM}/${TOTAL_NUMS} sync $1 to $2 successful $NORMAL_COL"
+    else
+        echo -e "$RED_COL Progress: ${CURRENT_NUM}/${TOTAL_NUMS} sync $1 to $2 failed $NORMAL_COL"
+        exit 2
+    fi
+}
+
+convert_images() {
+    rm -rf ${IMAGES_DIR}; mkdir -p ${IMAGES_DIR}
+    for image in ${ALL_IMAGES}; do
+        (( CURRENT_NUM="${CURRENT_NUM}"+1 ))
+
+        # 取 images-list.txt 文本中的每一行，并分隔存储。
+        image_name=${image%%:*}
+        image_tag=${image##*:}
+        image_repo=${image%%/*}
+
+        # 函数调用 从仓库同步镜像到本地 images 目录
+        skopeo_sync "${SOURCE_REGISTRY}/${image}" "${IMAGES_DIR}/${image_repo}"
+
+        # 在本地 images 目录中，取得 get image manifest sha256sum 信息
+        manifest="${IMAGES_DIR}/${image}/manifest.json"
+        # 62ffc2ed7554e4c6d360bce40bbcf196573dd27c4ce080641a2c59867e732dee
+        manifest_sha256=$(sha256sum "${manifest}" | awk '{print $1}')
+        # docker/registry/v2/blobs/sha256/62/62ffc2ed7554e4c6d360bce40bbcf196573dd27c4ce080641a2c59867e732dee
+        mkdir -p "${BLOBS_PATH}/${manifest_sha256:0:2}/${manifest_sha256}"
+        #  该 data 文件实际上是镜像的 manifest.json 文件
+        ln -f "${manifest}" "${BLOBS_PATH}/${manifest_sha256:0:2}/${manifest_sha256}/data"
+        # make image repositories dir
+        mkdir -p "${REPO_PATH}/${image_name}/"{_uploads,_layers,_manifests}
+        mkdir -p "${REPO_PATH}/${image_name}/_manifests/revisions/sha256/${manifest_sha256}"
+        mkdir -p "${REPO_PATH}/${image_name}/_manifests/tags/${image_tag}/"{current,index/sha256}
+        mkdir -p "${REPO_PATH}/${image_name}/_manifests/tags/${image_tag}/index/sha256/${manifest_sha256}"
+        # create image tag manifest link file
+        # sha256:62ffc2ed7554e4c6d360bce40bbcf196573dd27c4ce080641a2c59867e732deer
+        echo -n "sha256:${manifest_sha256}" > "${REPO_PATH}/${image_name}/_manifests/revisions/sha256/${manifest_sha256}/link"
+        echo -n "sha256:${manifest_sha256}" > "${REPO_PATH}/${image_name}/_manifests/tags/${image_tag}/current/link"
+        echo -n "sha256:${manifest_sha256}" > "${REPO_PATH}/${image_name}/_manifests/tags/${image_tag}/index/sha256/${manifest_sha256}/link"
+        # link image layers file to registry blobs dir
+        # 匹配 manifest.json 中"digest"两个不带sha256的值
+        sed '/v1Compatibility/d' ${manifest} | grep -Eo "\b[a-f0-9]{64}\b" | while IFS= read -r layer ; do
+            # 5cc84ad355aaa64f46ea9c7bbcc319a9d808ab15088a27209c9e70ef86e5a2aa 、 beae173ccac6ad749f76713cf4440fe3d21d1043fe616dfbe30775815d1d0f6a
+            mkdir -p "${BLOBS_PATH}/${layer:0:2}/${layer}"
+            # 5cc84ad355aaa64f46ea9c7bbcc319a9d808ab15088a27209c9e70ef86e5a2aa 、 beae173ccac6ad749f76713cf4440fe3d21d1043fe616dfbe30775815d1d0f6a
+            mkdir -p "${REPO_PATH}/${image_name}/_layers/sha256/${layer}"
+            # sha256:5cc84ad355aaa64f46ea9c7bbcc319a9d808ab15088a27209c9e70ef86e5a2aa
+            echo -n "sha256:${layer}" > "${REPO_PATH}/${image_name}/_layers/sha256/${layer}/link"
+            # 复制images目录中 "application/vnd.docker.container.image.v1+json" 容器配置 config 与 多个 "application/vnd.docker.image.rootfs.diff.tar.gzip" layer
+            ln -f "${IMAGES_DIR}/${image}/${layer}" "${BLOBS_PATH}/${layer:0:2}/${layer}/data"
+        done
+    done
+}
+
+convert_images
+'''
+
+
+def pkg_images(ctx):
+    """Generate the packaging image set (BENCH_PKG_IMAGES images; every image has base layer
+    `os` (BENCH_PKG_BASE_MIB), two of three also `rt` (same size), and each its own top layer
+    (BENCH_PKG_TOP_MIB); Docker and OCI manifests alternate) and push it to a fresh registry.
+    Repositories have two path components (ns/name): the seeds' script relies on it (skopeo
+    sync to dir: names the copy after the last component)."""
+    n = int(os.environ.get("BENCH_PKG_IMAGES", "6"))
+    base_mib = float(os.environ.get("BENCH_PKG_BASE_MIB", "24"))
+    top_mib = float(os.environ.get("BENCH_PKG_TOP_MIB", "2"))
+    names = [("bench8/web", "1.0"), ("bench8/web", "1.1"), ("bench8/api", "1.0"),
+             ("bench8/worker", "2.0"), ("bench8/cli", "1.0"), ("bench8/tools", "3.1")]
+    names += [("bench8/app%d" % i, "1.0") for i in range(len(names), n)]
+    store = ig.BlobStore(os.path.join(ctx.work, "pkg-blobs"))
+    base_os = ig.make_large_layer(store, "bench8/base-os", base_mib)
+    base_rt = ig.make_large_layer(store, "bench8/base-rt", base_mib)
+    images = []
+    for i, (repo, tag) in enumerate(names[:n]):
+        layers = [base_os, base_rt] if i % 3 != 2 else [base_os]
+        layers.append(ig.make_large_layer(store, "bench8/top-%d" % i, top_mib))
+        images.append((repo, tag, ig.make_image(store, "bench8/img-%d" % i, layers,
+                                                fmt="docker" if i % 2 == 0 else "oci")))
+    reg = ctx.registry("registry-pkg")
+    with RegistryClient(reg.url) as c:
+        for repo, tag, img in images:
+            c.push(store, repo, tag, img)
+    unique = {}         # hex -> size: manifests, configs, layers, each once
+    per_image = 0       # what a dir: copy per image holds (blobs + manifest)
+    for _, _, img in images:
+        unique[img.hex] = len(img.manifest)
+        for b in img.blobs:
+            unique[b.hex] = b.size
+        per_image += len(img.manifest) + sum(b.size for b in img.blobs)
+    return reg, images, unique, per_image
+
+
+def package_blobs(root):
+    """({hex: (size, nlink)}, bytes of distinct inodes) of the files under
+    ROOT/docker/registry/v2/blobs; raises on anything but blobs/sha256/XX/HEX/data files."""
+    base = os.path.join(root, "docker", "registry", "v2", "blobs")
+    out, seen, total = {}, set(), 0
+    for d, _, files in os.walk(base):
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, base).split("/")
+            if not (os.path.isfile(p) and not os.path.islink(p) and len(rel) == 4 and
+                    rel[0] == "sha256" and rel[1] == rel[2][:2] and rel[3] == "data"):
+                raise BenchError("not distribution's blob layout: %s" % p)
+            out[rel[2]] = (st.st_size, st.st_nlink)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return out, total
+
+
+def du_bytes(*paths):
+    """`du -sbc PATHS` total: apparent bytes, a file hardlinked in several places once."""
+    r = sh('du -sbc "$@" | tail -n 1', *paths)
+    return int(r.stdout.split()[0])
+
+
+def check_package(root, unique, what):
+    """The package at root holds exactly the unique blobs with their sizes; returns (blob
+    files, distinct-inode bytes, files with more than one link)."""
+    blobs, total = package_blobs(root)
+    missing = sorted(set(unique) - set(blobs))
+    extra = sorted(set(blobs) - set(unique))
+    if missing or extra:
+        raise BenchError("%s package: %d blob files, %d unique blobs; missing %s, extra %s" % (
+            what, len(blobs), len(unique), missing[:3], extra[:3]))
+    bad = [h for h in unique if blobs[h][0] != unique[h]]
+    if bad:
+        raise BenchError("%s package: blob %s is %d bytes, want %d" % (
+            what, bad[0], blobs[bad[0]][0], unique[bad[0]]))
+    return len(blobs), total, sum(1 for s, nl in blobs.values() if nl > 1)
+
+
+def serve_check(ctx, root, images, what):
+    """docker-registry serving the storage root `root` answers `skopeo inspect --raw` for
+    every REPO:TAG with the source's manifest digest."""
+    reg = Registry(ctx.fresh("serve"))
+    reg.storage = root
+    ctx.registries.append(reg)
+    try:
+        reg.start()
+        for repo, tag, img in images:
+            raw = writes.raw_manifest(reg, repo, tag)
+            got = writes.sha256_digest(raw) if raw is not None else "absent"
+            if got != img.digest:
+                raise BenchError("%s package served by docker-registry: %s:%s is %s, want %s"
+                                 % (what, repo, tag, got, img.digest))
+    finally:
+        reg.stop()
+        ctx.registries.remove(reg)
+        rmtree(reg.workdir)
+
+
+def m_package(ctx):
+    """8, 8b, 8c: offline packaging of images that share base layers: the registryfs flow of
+    docs/packaging.md vs the seeds' skopeo sync + convert-images.sh, both in each run."""
+    t0 = time.perf_counter()
+    reg, images, unique, per_image = pkg_images(ctx)
+    unique_bytes = sum(unique.values())
+    n = len(images)
+    log("  %d images, %d unique blobs, %.1f MiB unique, %.1f MiB as separate images "
+        "(generated and pushed in %.1f s)" % (n, len(unique), unique_bytes / MiB,
+                                               per_image / MiB, time.perf_counter() - t0))
+    lst = os.path.join(ctx.fresh("pkg-list"), "images-list.txt")
+    with open(lst, "w") as f:
+        f.writelines("%s:%s\n" % (repo, tag) for repo, tag, _ in images)
+
+    r8 = ctx.row("8", "package %d images (shared bases): registryfs vs seeds' flow" % n,
+                 "bash convert-images.sh REG IMAGES (the seeds' script: skopeo sync --src "
+                 "docker --dest dir per image, then hardlinks into blobs/sha256/XX/HEX/data "
+                 "and link files); registryfs: mount REG and an empty PKG -o rw (one fresh "
+                 "cache dir), mkdir -p + cp -r MNT_SRC/REPO:TAG MNT_PKG/REPO/TAG per image, "
+                 "unmount both (daemon exit included)", target=1.0, strict=False)
+    r8b = ctx.row("8b", "package blob bytes (distinct inodes) - unique bytes",
+                  "(none) sum of st_size over distinct inodes under "
+                  "PKG/docker/registry/v2/blobs minus the sum of the unique blob sizes "
+                  "(manifests, configs, layers); baseline column: the seeds' package",
+                  target=0, kind="value", unit="bytes", strict=False)
+    r8c = ctx.row("8c", "disk used by each flow's dirs (du -sb, hardlinks once)",
+                  "(none) registryfs: du -sbc CACHE PKG; baseline: du -sbc IMAGES PKG",
+                  kind="value", unit="MiB", strict=False)
+    stats = {}
+
+    def rfs_flow(d):
+        cache, pkg = os.path.join(d, "cache"), os.path.join(d, "package")
+        os.makedirs(cache)
+        os.makedirs(pkg)
+        ms = Mount(os.path.join(d, "msrc", "mnt"), reg.url, cache_dir=cache,
+                   log_file=os.path.join(d, "msrc", "registryfs.log"), foreground=False,
+                   workdir=os.path.join(d, "msrc"))
+        mp = Mount(os.path.join(d, "mpkg", "mnt"), pkg, cache_dir=cache,
+                   log_file=os.path.join(d, "mpkg", "registryfs.log"), options={"rw": True},
+                   foreground=False, workdir=os.path.join(d, "mpkg"))
+        for m in (ms, mp):
+            m.bench_dir = m.workdir
+            ctx.mounts.append(m)
+        try:
+            os.sync()
+            t = time.perf_counter()
+            ms.start()          # daemon mode, as a user runs it: returns once mounted
+            mp.start()
+            r = tools.run(["bash", "-c", PKG_FLOW, "bash", ms.mountpoint, mp.mountpoint, lst],
+                          timeout=TIMEOUT)
+            if r.returncode != 0:
+                raise BenchError("%s\n--- package mount log ---\n%s" % (
+                    _short(r), mp.log()[-1500:]))
+            ctx.unmount(mp, remove=False)
+            ctx.unmount(ms, remove=False)
+            t = time.perf_counter() - t
+        finally:
+            for m in (mp, ms):
+                if m in ctx.mounts:
+                    ctx.unmount(m, remove=False)
+        if os.path.exists(os.path.join(pkg, ".registryfs-partial")):
+            raise BenchError("PKG/.registryfs-partial left after unmount")
+        files, blob_bytes, linked = check_package(pkg, unique, "registryfs")
+        serve_check(ctx, pkg, images, "registryfs")
+        stats["rfs"] = dict(files=files, blob_bytes=blob_bytes, linked=linked,
+                            du_pkg=du_bytes(pkg), disk=du_bytes(cache, pkg),
+                            du_cache=du_bytes(cache))
+        return t
+
+    def seeds_flow(d):
+        pkg, imgs = os.path.join(d, "package"), os.path.join(d, "images")
+        os.makedirs(pkg)
+        script = os.path.join(d, "convert-images.sh")
+        with open(script, "w") as f:
+            f.write(SEEDS_CONVERT_IMAGES)
+        os.makedirs("/var/lib/containers", exist_ok=True)
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=64m tmpfs /var/lib/containers && exec "$@"', "sh",
+               "bash", script, reg.host, imgs]
+        env = dict(os.environ, IMAGES_LIST_FILE=lst)
+        os.sync()
+        t = time.perf_counter()
+        r = tools.run(cmd, timeout=TIMEOUT, env=env, cwd=pkg)
+        t = time.perf_counter() - t
+        if r.returncode != 0:
+            raise BenchError(_short(r))
+        files, blob_bytes, linked = check_package(pkg, unique, "seeds'")
+        serve_check(ctx, pkg, images, "seeds'")
+        # The conversion only adds hardlinks and link files: IMAGES is what skopeo wrote.
+        stats["base"] = dict(files=files, blob_bytes=blob_bytes, linked=linked,
+                             du_pkg=du_bytes(pkg), disk=du_bytes(imgs, pkg),
+                             du_images=du_bytes(imgs))
+        return t
+
+    flows = {"rfs": ("pkg-rfs", rfs_flow), "base": ("pkg-seeds", seeds_flow)}
+    try:
+        for i in range(ctx.runs):
+            for side in (("base", "rfs") if i % 2 else ("rfs", "base")):
+                name, fn = flows[side]
+                d = ctx.fresh(name)
+                try:
+                    if ctx.sample(r8, side, lambda: fn(d)) is not None:
+                        s = stats[side]
+                        ctx.sample(r8b, side, lambda: s["blob_bytes"] - unique_bytes)
+                        ctx.sample(r8c, side, lambda: s["disk"] / MiB)
+                    elif side in r8.errors:
+                        r8b.errors.setdefault(side, "flow failed")
+                        r8c.errors.setdefault(side, "flow failed")
+                finally:
+                    if not any(tools.mounted(m.mountpoint) for m in ctx.mounts
+                               if m.mountpoint.startswith(d + os.sep)):
+                        rmtree(d)
+    finally:
+        reg.stop()
+        ctx.registries.remove(reg)
+
+    layout = "%d images (Docker and OCI alternating): every one on base `os`, %d also on " \
+        "base `rt` (%.0f MiB each), each with its own %.0f MiB top layer" % (
+            n, sum(1 for i in range(n) if i % 3 != 2),
+            float(os.environ.get("BENCH_PKG_BASE_MIB", "24")),
+            float(os.environ.get("BENCH_PKG_TOP_MIB", "2")))
+    r8.notes.append(layout)
+    r8.notes.append("unique blobs: %d, %d bytes (%.1f MiB); the images one by one: %.1f MiB"
+                    % (len(unique), unique_bytes, unique_bytes / MiB, per_image / MiB))
+    served = " and ".join(w for k, w in (("rfs", "registryfs"), ("base", "seeds")) if k in stats)
+    if served:
+        r8.notes.append("%s package served by docker-registry: skopeo inspect --raw of all %d "
+                        "tags gives the source digests (checked every run, not timed)"
+                        % (served, n))
+    for side, who, src in (("rfs", "registryfs", "the cache dir"),
+                           ("base", "seeds", "the images dir")):
+        s = stats.get(side)
+        if s:
+            r8b.notes.append("%s: %d blob files = %d unique blobs, %d bytes in distinct inodes "
+                             "(unique %d); %d hardlinked with %s; du -sb PKG %d bytes "
+                             "(%.1f MiB, directories and link files included)" % (
+                                 who, s["files"], len(unique), s["blob_bytes"], unique_bytes,
+                                 s["linked"], src, s["du_pkg"], s["du_pkg"] / MiB))
+    if "base" in stats:
+        s = stats["base"]
+        r8c.notes.append("seeds' images dir before conversion (the skopeo sync dir: copies; the "
+                         "conversion only adds hardlinks): du -sb %.1f MiB = %.2f x unique "
+                         "%.1f MiB" % (s["du_images"] / MiB, s["du_images"] / unique_bytes,
+                                       unique_bytes / MiB))
+    if "rfs" in stats:
+        s = stats["rfs"]
+        r8c.notes.append("registryfs cache dir: du -sb %.1f MiB = %.2f x unique (the package "
+                         "hardlinks its blobs)" % (s["du_cache"] / MiB,
+                                                   s["du_cache"] / unique_bytes))
+
+
 MEASUREMENTS = [
     ("read", m_read),           # 1, 1b, 2, 4
     ("copy", m_copy),           # 3
     ("push", m_push),           # 5, 5r
     ("reg2reg", m_reg2reg),     # 6
     ("repush", m_repush),       # 7a, 7b
+    ("package", m_package),     # 8, 8b, 8c
 ]
 
 
