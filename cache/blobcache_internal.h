@@ -24,7 +24,10 @@ struct download {
 
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    uint64_t arrived; /* bytes written to fd, all hashed */
+    uint64_t arrived; /* bytes written to fd */
+    uint64_t hashed;  /* of those, hashed (by the hash thread only) */
+    bool fetch_done;  /* no more bytes will arrive: the hash thread finishes */
+    int hash_error;
     enum download_state state;
     int error;
     int refs; /* readers + the download thread */

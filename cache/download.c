@@ -71,7 +71,6 @@ static int download_sink(const void *data, size_t len, void *ctx)
         log_error("blob sha256:%s: writing to the cache failed: %s", dl->hex, strerror(-rc));
         return rc;
     }
-    sha256_update(&dl->hash, data, len);
     pthread_mutex_lock(&dl->lock);
     dl->arrived += len;
     pthread_cond_broadcast(&dl->changed);
@@ -79,26 +78,41 @@ static int download_sink(const void *data, size_t len, void *ctx)
     return 0;
 }
 
-/* Hashes what an earlier, interrupted download left, so the download can resume after it. */
-static int hash_existing(struct download *dl, uint64_t len)
+/*
+ * Hashes the partial file behind the download, in a thread of its own: receiving and writing
+ * run on one core while hashing runs on the other, instead of one after the other per chunk.
+ * The bytes come back from the page cache. It also covers what an interrupted earlier
+ * download left, so a resumed download needs no separate pass.
+ */
+static void *hash_thread(void *arg)
 {
+    struct download *dl = arg;
     char *chunk = malloc(1 << 20);
-    if (!chunk)
-        return -ENOMEM;
-    uint64_t off = 0;
-    int rc = 0;
-    while (off < len) {
-        size_t want = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
-        ssize_t n = pread(dl->fd, chunk, want, (off_t)off);
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            break;
+    int rc = chunk ? 0 : -ENOMEM;
+    for (;;) {
+        pthread_mutex_lock(&dl->lock);
+        while (!rc && dl->hashed == dl->arrived && !dl->fetch_done)
+            pthread_cond_wait(&dl->changed, &dl->lock);
+        uint64_t target = dl->arrived;
+        bool last = dl->fetch_done;
+        pthread_mutex_unlock(&dl->lock);
+        while (!rc && dl->hashed < target) {
+            uint64_t left = target - dl->hashed;
+            size_t want = left < (1 << 20) ? (size_t)left : (1 << 20);
+            ssize_t n = pread(dl->fd, chunk, want, (off_t)dl->hashed);
+            if (n <= 0) {
+                rc = n < 0 ? -errno : -EIO;
+                break;
+            }
+            sha256_update(&dl->hash, chunk, (size_t)n);
+            dl->hashed += (uint64_t)n;
         }
-        sha256_update(&dl->hash, chunk, (size_t)n);
-        off += (uint64_t)n;
+        if (rc || (last && dl->hashed == target))
+            break;
     }
     free(chunk);
-    return rc;
+    dl->hash_error = rc;
+    return NULL;
 }
 
 static bool retryable(int rc)
@@ -172,11 +186,20 @@ static void unlist(struct download *dl)
 static void *download_thread(void *arg)
 {
     struct download *dl = arg;
-    int rc = 0;
-    if (dl->arrived)
-        rc = hash_existing(dl, dl->arrived);
+    pthread_t hasher;
+    bool hashing = pthread_create(&hasher, NULL, hash_thread, dl) == 0;
+    int rc = hashing ? 0 : -EAGAIN;
     if (!rc && dl->arrived < dl->size)
         rc = fetch_with_retries(dl);
+    if (hashing) {
+        pthread_mutex_lock(&dl->lock);
+        dl->fetch_done = true;
+        pthread_cond_broadcast(&dl->changed);
+        pthread_mutex_unlock(&dl->lock);
+        pthread_join(hasher, NULL);
+    }
+    if (!rc && dl->hash_error)
+        rc = dl->hash_error;
     if (!rc)
         rc = verify_and_commit(dl);
     else if (rc != -EIO)
