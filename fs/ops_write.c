@@ -373,15 +373,20 @@ static int unlink_node(struct node *n)
     return rc;
 }
 
-int rfs_unlink(const char *path)
+/* What a modifying operation acts on; EROFS without -o rw. */
+static int resolve_for_write(const char *path, bool want_view, struct node *n)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
+    return fs->cfg.rw ? resolve_path(fs, path, want_view, n) : -EROFS;
+}
+
+int rfs_unlink(const char *path)
+{
     struct node n;
-    int rc = resolve_path(fs, path, true, &n);
-    if (rc == 0)
-        rc = unlink_node(&n);
+    int rc = resolve_for_write(path, true, &n);
+    if (rc)
+        return rc;
+    rc = unlink_node(&n);
     node_release(&n);
     return rc;
 }
@@ -449,11 +454,8 @@ static int rmdir_image(struct node *n)
 
 int rfs_rmdir(const char *path)
 {
-    struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
     struct node n;
-    int rc = resolve_path(fs, path, false, &n);
+    int rc = resolve_for_write(path, false, &n);
     if (rc)
         return rc;
     if (n.kind == NODE_IMAGE) {
