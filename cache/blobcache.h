@@ -40,8 +40,7 @@ struct blob_source {
 /* root: the storage root; partial: where downloads and uploads are staged (same filesystem);
  * share (may be NULL): a directory whose subdirectories are other stores, looked in before a
  * download so a blob shared by several registries is stored once. */
-int blobcache_new(const char *root, const char *partial, const char *share,
-                  struct blobcache **out);
+int blobcache_new(const char *root, const char *partial, const char *share, struct blobcache **out);
 /* Waits for running downloads to finish or fail. */
 void blobcache_free(struct blobcache *bc);
 /* The store is a storage tree others write: each blob is hashed once per mount before it is

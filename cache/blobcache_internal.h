@@ -37,8 +37,8 @@ struct download {
 struct blobcache {
     char root[PATH_MAX];
     char partial[PATH_MAX];
-    char share[PATH_MAX]; /* a directory of other stores that may already hold a blob */
-    bool foreign;          /* a storage tree written by others: verify, never delete */
+    char share[PATH_MAX];   /* a directory of other stores that may already hold a blob */
+    bool foreign;           /* a storage tree written by others: verify, never delete */
     struct strmap verified; /* hex of blobs verified in this mount (foreign stores) */
     pthread_mutex_t lock;
     pthread_cond_t idle;

@@ -49,16 +49,13 @@ int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char
 {
     char path[PATH_MAX];
     int rc = blobcache_data_path(bc, hex, path, sizeof(path));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *slash = strrchr(path, '/');
     *slash = '\0';
     rc = mkdir_p(path, 0755);
     *slash = '/';
-    if (rc)
-        return rc;
-    if (rename(tmp_path, path))
-        return -errno;
+    if (rc) return rc;
+    if (rename(tmp_path, path)) return -errno;
     return 0;
 }
 
@@ -66,19 +63,14 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
 {
     char actual[SHA256_HEX_LEN + 1];
     int rc = sha256_hex_of(data, len, actual);
-    if (rc)
-        return rc;
-    if (strcmp(actual, hex) != 0)
-        return -EIO;
-    if (blobcache_has(bc, hex) || blobcache_link_sibling(bc, hex, len) == 0)
-        return 0;
+    if (rc) return rc;
+    if (strcmp(actual, hex) != 0) return -EIO;
+    if (blobcache_has(bc, hex) || blobcache_link_sibling(bc, hex, len) == 0) return 0;
     char tmp[PATH_MAX];
     int n = snprintf(tmp, sizeof(tmp), "%s/%s.small.XXXXXX", bc->partial, hex);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return -ENAMETOOLONG;
+    if (n < 0 || (size_t)n >= sizeof(tmp)) return -ENAMETOOLONG;
     int fd = mkstemp(tmp);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     const char *p = data;
     size_t left = len;
     while (left) {
@@ -95,8 +87,7 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
     fchmod(fd, 0644);
     close(fd);
     rc = blobcache_commit_file(bc, tmp, hex);
-    if (rc)
-        unlink(tmp);
+    if (rc) unlink(tmp);
     return rc;
 }
 
@@ -104,32 +95,26 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
 {
     char path[PATH_MAX];
     int rc = blobcache_data_path(bc, hex, path, sizeof(path));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     buf_reset(out);
     out->limit = limit;
     char chunk[65536];
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             rc = n < 0 ? -errno : 0;
             break;
         }
-        if ((rc = buf_append(out, chunk, (size_t)n)))
-            break;
+        if ((rc = buf_append(out, chunk, (size_t)n))) break;
     }
     close(fd);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     /* The store is on a disk others can touch: re-verify what we hand out as a manifest. */
     char actual[SHA256_HEX_LEN + 1];
-    if ((rc = sha256_hex_of(out->data ? out->data : "", out->len, actual)))
-        return rc;
+    if ((rc = sha256_hex_of(out->data ? out->data : "", out->len, actual))) return rc;
     if (strcmp(actual, hex) != 0) {
         if (bc->foreign) { /* someone else's tree: report, never delete */
             log_error("storage: %s does not match its digest", path);
@@ -157,11 +142,9 @@ int blobcache_adopt(struct blobcache *bc, const char *path, const char *hex)
  * filesystems link() fails and the caller copies. */
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
 {
-    if (!bc->share[0])
-        return -ENOENT;
+    if (!bc->share[0]) return -ENOENT;
     DIR *d = opendir(bc->share);
-    if (!d)
-        return -ENOENT;
+    if (!d) return -ENOENT;
     char target[PATH_MAX];
     int rc = blobcache_data_path(bc, hex, target, sizeof(target));
     struct dirent *de;
@@ -169,8 +152,9 @@ int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
         char candidate[PATH_MAX];
         struct stat st;
         if (de->d_name[0] == '.' ||
-            snprintf(candidate, sizeof(candidate), "%s/%s/docker/registry/v2/blobs/sha256/%.2s/%s/data",
-                     bc->share, de->d_name, hex, hex) >= (int)sizeof(candidate) ||
+            snprintf(candidate, sizeof(candidate),
+                     "%s/%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", bc->share, de->d_name,
+                     hex, hex) >= (int)sizeof(candidate) ||
             strcmp(candidate, target) == 0 || stat(candidate, &st) || (uint64_t)st.st_size != size)
             continue;
         char *slash = strrchr(target, '/');

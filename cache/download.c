@@ -16,8 +16,7 @@
 
 static void release_source(struct blob_source *src)
 {
-    if (src->free_arg)
-        src->free_arg(src->arg);
+    if (src->free_arg) src->free_arg(src->arg);
     src->arg = NULL;
     src->free_arg = NULL;
 }
@@ -27,12 +26,9 @@ void download_put(struct download *dl)
     pthread_mutex_lock(&dl->lock);
     int refs = --dl->refs;
     pthread_mutex_unlock(&dl->lock);
-    if (refs)
-        return;
-    if (dl->fd >= 0)
-        close(dl->fd);
-    if (dl->hash.md)
-        sha256_abort(&dl->hash);
+    if (refs) return;
+    if (dl->fd >= 0) close(dl->fd);
+    if (dl->hash.md) sha256_abort(&dl->hash);
     release_source(&dl->src);
     pthread_mutex_destroy(&dl->lock);
     pthread_cond_destroy(&dl->changed);
@@ -45,8 +41,7 @@ static int write_all(int fd, const void *data, size_t len, uint64_t off)
     while (len) {
         ssize_t n = pwrite(fd, p, len, (off_t)off);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -errno;
         }
         p += n;
@@ -107,8 +102,7 @@ static void *hash_thread(void *arg)
             sha256_update(&dl->hash, chunk, (size_t)n);
             dl->hashed += (uint64_t)n;
         }
-        if (rc || (last && dl->hashed == target))
-            break;
+        if (rc || (last && dl->hashed == target)) break;
     }
     free(chunk);
     dl->hash_error = rc;
@@ -131,8 +125,7 @@ static int fetch_with_retries(struct download *dl)
         }
         uint64_t before = dl->arrived;
         rc = dl->src.fetch(dl->src.arg, dl->arrived, download_sink, dl);
-        if (rc == 0 || !retryable(rc))
-            break;
+        if (rc == 0 || !retryable(rc)) break;
         if (dl->arrived > before)
             attempt = 0; /* progress was made: the failure is not a dead registry */
         log_warn("blob sha256:%s: download interrupted at %llu of %llu bytes (%s)%s", dl->hex,
@@ -189,8 +182,7 @@ static void *download_thread(void *arg)
     pthread_t hasher;
     bool hashing = pthread_create(&hasher, NULL, hash_thread, dl) == 0;
     int rc = hashing ? 0 : -EAGAIN;
-    if (!rc && dl->arrived < dl->size)
-        rc = fetch_with_retries(dl);
+    if (!rc && dl->arrived < dl->size) rc = fetch_with_retries(dl);
     if (hashing) {
         pthread_mutex_lock(&dl->lock);
         dl->fetch_done = true;
@@ -198,8 +190,7 @@ static void *download_thread(void *arg)
         pthread_mutex_unlock(&dl->lock);
         pthread_join(hasher, NULL);
     }
-    if (!rc && dl->hash_error)
-        rc = dl->hash_error;
+    if (!rc && dl->hash_error) rc = dl->hash_error;
     if (!rc)
         rc = verify_and_commit(dl);
     else if (rc != -EIO)
@@ -222,18 +213,14 @@ static int open_partial(struct download *dl, uint64_t *existing)
 {
     char path[PATH_MAX];
     int rc = blobcache_partial_path(dl->bc, dl->hex, path, sizeof(path));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     dl->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (dl->fd < 0)
-        return -errno;
+    if (dl->fd < 0) return -errno;
     struct stat st;
-    if (fstat(dl->fd, &st))
-        return -errno;
+    if (fstat(dl->fd, &st)) return -errno;
     *existing = (uint64_t)st.st_size;
     if (*existing > dl->size) { /* not a prefix of this blob: start over */
-        if (ftruncate(dl->fd, 0))
-            return -errno;
+        if (ftruncate(dl->fd, 0)) return -errno;
         *existing = 0;
     }
     return 0;
@@ -244,8 +231,7 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out)
 {
     struct download *dl = calloc(1, sizeof(*dl));
-    if (!dl)
-        return -ENOMEM;
+    if (!dl) return -ENOMEM;
     dl->bc = bc;
     memcpy(dl->hex, hex, SHA256_HEX_LEN + 1);
     dl->size = size;
@@ -257,8 +243,7 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
 
     uint64_t existing = 0;
     int rc = open_partial(dl, &existing);
-    if (!rc)
-        rc = sha256_begin(&dl->hash);
+    if (!rc) rc = sha256_begin(&dl->hash);
     if (rc) {
         dl->refs = 1;
         download_put(dl);

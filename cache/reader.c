@@ -23,12 +23,10 @@ struct blob_reader {
     pthread_mutex_t start;  /* several FUSE threads may read one handle at once */
 };
 
-int blobcache_new(const char *root, const char *partial, const char *share,
-                  struct blobcache **out)
+int blobcache_new(const char *root, const char *partial, const char *share, struct blobcache **out)
 {
     struct blobcache *bc = calloc(1, sizeof(*bc));
-    if (!bc)
-        return -ENOMEM;
+    if (!bc) return -ENOMEM;
     if (snprintf(bc->root, sizeof(bc->root), "%s", root) >= (int)sizeof(bc->root) ||
         snprintf(bc->partial, sizeof(bc->partial), "%s", partial) >= (int)sizeof(bc->partial) ||
         snprintf(bc->share, sizeof(bc->share), "%s", share ? share : "") >=
@@ -57,8 +55,7 @@ int blobcache_new(const char *root, const char *partial, const char *share,
 
 void blobcache_free(struct blobcache *bc)
 {
-    if (!bc)
-        return;
+    if (!bc) return;
     pthread_mutex_lock(&bc->lock);
     while (bc->running)
         pthread_cond_wait(&bc->idle, &bc->lock);
@@ -73,18 +70,15 @@ void blobcache_free(struct blobcache *bc)
 static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
 {
     char path[PATH_MAX];
-    if (blobcache_data_path(bc, hex, path, sizeof(path)))
-        return -1;
+    if (blobcache_data_path(bc, hex, path, sizeof(path))) return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == size)
-        return fd;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == size) return fd;
     close(fd);
     if (bc->foreign) {
-        log_error("storage: %s has %lld bytes, the manifest says %llu", path,
-                  (long long)st.st_size, (unsigned long long)size);
+        log_error("storage: %s has %lld bytes, the manifest says %llu", path, (long long)st.st_size,
+                  (unsigned long long)size);
         return -2; /* not ours to delete */
     }
     log_warn("cache: %s has %lld bytes, expected %llu; fetching it again", path,
@@ -100,8 +94,7 @@ static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t s
     pthread_mutex_lock(&bc->lock);
     bool known = strmap_get(&bc->verified, hex) != NULL;
     pthread_mutex_unlock(&bc->lock);
-    if (known)
-        return 0;
+    if (known) return 0;
     char actual[SHA256_HEX_LEN + 1];
     int rc = sha256_hex_of_fd(fd, size, actual);
     if (rc == 0 && strcmp(actual, hex) != 0) {
@@ -147,8 +140,7 @@ static int attach_existing(struct blob_reader *r)
 
 static void drop_source(struct blob_reader *r)
 {
-    if (r->src.free_arg)
-        r->src.free_arg(r->src.arg);
+    if (r->src.free_arg) r->src.free_arg(r->src.arg);
     r->src.free_arg = NULL;
     r->src.arg = NULL;
 }
@@ -158,8 +150,7 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
 {
     struct blob_reader *r = calloc(1, sizeof(*r));
     if (!r) {
-        if (src->free_arg)
-            src->free_arg(src->arg);
+        if (src->free_arg) src->free_arg(src->arg);
         return -ENOMEM;
     }
     r->bc = bc;
@@ -174,12 +165,10 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
     pthread_mutex_unlock(&bc->lock);
     if (rc == 1)
         rc = 0; /* the download starts with the first read: cp within the mount needs none */
-    if (rc == 0 && r->fd >= 0 && bc->foreign)
-        rc = verify_once(bc, r->fd, hex, size);
+    if (rc == 0 && r->fd >= 0 && bc->foreign) rc = verify_once(bc, r->fd, hex, size);
     if (rc == 0 && r->fd >= 0 && r->src.layer_repo)
         storage_link_layer(bc->root, r->src.layer_repo, hex);
-    if (r->fd >= 0 || r->dl)
-        drop_source(r);
+    if (r->fd >= 0 || r->dl) drop_source(r);
     if (rc) {
         blobcache_close(r);
         return rc;
@@ -221,10 +210,8 @@ static int wait_for_bytes(struct download *dl, uint64_t end)
             rc = dl->error ? dl->error : -EIO;
             break;
         }
-        if (dl->state == DL_DONE)
-            break;
-        if (end < dl->size && dl->arrived >= end)
-            break;
+        if (dl->state == DL_DONE) break;
+        if (end < dl->size && dl->arrived >= end) break;
         pthread_cond_wait(&dl->changed, &dl->lock);
     }
     pthread_mutex_unlock(&dl->lock);
@@ -233,29 +220,22 @@ static int wait_for_bytes(struct download *dl, uint64_t end)
 
 ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t off)
 {
-    if (off >= r->size)
-        return 0;
-    if (len > r->size - off)
-        len = (size_t)(r->size - off);
+    if (off >= r->size) return 0;
+    if (len > r->size - off) len = (size_t)(r->size - off);
     int rc = ensure_started(r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int fd = r->fd;
     if (r->dl) {
         rc = wait_for_bytes(r->dl, off + len);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         fd = r->dl->fd;
     }
     size_t done = 0;
     while (done < len) {
         ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) break;
         done += (size_t)n;
     }
     return (ssize_t)done;
@@ -263,12 +243,9 @@ ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t o
 
 void blobcache_close(struct blob_reader *r)
 {
-    if (!r)
-        return;
-    if (r->fd >= 0)
-        close(r->fd);
-    if (r->dl)
-        download_put(r->dl);
+    if (!r) return;
+    if (r->fd >= 0) close(r->fd);
+    if (r->dl) download_put(r->dl);
     drop_source(r);
     pthread_mutex_destroy(&r->start);
     free(r);

@@ -14,20 +14,17 @@ void buf_init(struct buf *b, size_t limit)
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
-    if (len > b->limit || b->len > b->limit - len)
-        return -EFBIG;
+    if (len > b->limit || b->len > b->limit - len) return -EFBIG;
     if (b->len + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + len + 1)
             cap *= 2;
         char *p = realloc(b->data, cap);
-        if (!p)
-            return -ENOMEM;
+        if (!p) return -ENOMEM;
         b->data = p;
         b->cap = cap;
     }
-    if (len)
-        memcpy(b->data + b->len, data, len);
+    if (len) memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
@@ -42,8 +39,7 @@ int buf_set(struct buf *b, const void *data, size_t len)
 void buf_reset(struct buf *b)
 {
     b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    if (b->data) b->data[0] = '\0';
 }
 
 void buf_free(struct buf *b)

@@ -16,8 +16,7 @@ int log_init(bool debug, const char *file)
     debug_enabled = debug;
     if (file) {
         log_file = fopen(file, "a");
-        if (!log_file)
-            return -1;
+        if (!log_file) return -1;
         setvbuf(log_file, NULL, _IOLBF, 0);
     }
     return 0;
@@ -25,8 +24,7 @@ int log_init(bool debug, const char *file)
 
 void log_use_syslog(void)
 {
-    if (log_file)
-        return; /* an explicit log file wins over syslog */
+    if (log_file) return; /* an explicit log file wins over syslog */
     openlog("registryfs", LOG_PID, LOG_DAEMON);
     syslog_enabled = true;
 }

@@ -17,8 +17,7 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...) log_msg(RLOG_INFO, __VA_ARGS__)
 #define log_debug(...)                                                                             \
     do {                                                                                           \
-        if (log_debug_enabled())                                                                   \
-            log_msg(RLOG_DEBUG, __VA_ARGS__);                                                      \
+        if (log_debug_enabled()) log_msg(RLOG_DEBUG, __VA_ARGS__);                                 \
     } while (0)
 
 #endif

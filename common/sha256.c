@@ -8,8 +8,7 @@
 int sha256_begin(struct sha256 *h)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md)
-        return -ENOMEM;
+    if (!md) return -ENOMEM;
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return -EIO;
@@ -47,8 +46,7 @@ int sha256_hex_of(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
 {
     struct sha256 h;
     int rc = sha256_begin(&h);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sha256_update(&h, data, len);
     sha256_end_hex(&h, hex);
     return 0;
@@ -58,8 +56,7 @@ int sha256_hex_of_fd(int fd, unsigned long long size, char hex[SHA256_HEX_LEN + 
 {
     struct sha256 h;
     int rc = sha256_begin(&h);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *chunk = malloc(1 << 20);
     if (!chunk) {
         sha256_abort(&h);

@@ -9,14 +9,12 @@ int strlist_push_n(struct strlist *l, const char *s, size_t n)
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         char **items = realloc(l->items, cap * sizeof(*items));
-        if (!items)
-            return -ENOMEM;
+        if (!items) return -ENOMEM;
         l->items = items;
         l->cap = cap;
     }
     char *copy = strndup(s, n);
-    if (!copy)
-        return -ENOMEM;
+    if (!copy) return -ENOMEM;
     l->items[l->len++] = copy;
     return 0;
 }
@@ -33,8 +31,7 @@ static int compare_strings(const void *a, const void *b)
 
 void strlist_sort_unique(struct strlist *l)
 {
-    if (l->len < 2)
-        return;
+    if (l->len < 2) return;
     qsort(l->items, l->len, sizeof(*l->items), compare_strings);
     size_t out = 1;
     for (size_t i = 1; i < l->len; i++) {

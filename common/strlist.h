@@ -11,7 +11,10 @@ struct strlist {
     size_t cap;
 };
 
-#define STRLIST_INIT {NULL, 0, 0}
+#define STRLIST_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 int strlist_push(struct strlist *l, const char *s);
 int strlist_push_n(struct strlist *l, const char *s, size_t n);

@@ -22,8 +22,7 @@ void strmap_init(struct strmap *m)
 
 static struct strmap_entry **find_slot(const struct strmap *m, const char *key)
 {
-    if (!m->n_buckets)
-        return NULL;
+    if (!m->n_buckets) return NULL;
     struct strmap_entry **slot = &m->buckets[hash_string(key) % m->n_buckets];
     while (*slot && strcmp((*slot)->key, key) != 0)
         slot = &(*slot)->next;
@@ -40,8 +39,7 @@ static int grow(struct strmap *m)
 {
     size_t n = m->n_buckets ? m->n_buckets * 2 : 64;
     struct strmap_entry **buckets = calloc(n, sizeof(*buckets));
-    if (!buckets)
-        return -ENOMEM;
+    if (!buckets) return -ENOMEM;
     for (size_t i = 0; i < m->n_buckets; i++) {
         struct strmap_entry *e = m->buckets[i];
         while (e) {
@@ -60,20 +58,16 @@ static int grow(struct strmap *m)
 
 int strmap_put(struct strmap *m, const char *key, void *value, void **old)
 {
-    if (old)
-        *old = NULL;
-    if (m->len >= m->n_buckets && grow(m))
-        return -ENOMEM;
+    if (old) *old = NULL;
+    if (m->len >= m->n_buckets && grow(m)) return -ENOMEM;
     struct strmap_entry **slot = find_slot(m, key);
     if (*slot) {
-        if (old)
-            *old = (*slot)->value;
+        if (old) *old = (*slot)->value;
         (*slot)->value = value;
         return 0;
     }
     struct strmap_entry *e = malloc(sizeof(*e));
-    if (!e)
-        return -ENOMEM;
+    if (!e) return -ENOMEM;
     e->key = strdup(key);
     if (!e->key) {
         free(e);
@@ -89,8 +83,7 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **old)
 void *strmap_remove(struct strmap *m, const char *key)
 {
     struct strmap_entry **slot = find_slot(m, key);
-    if (!slot || !*slot)
-        return NULL;
+    if (!slot || !*slot) return NULL;
     struct strmap_entry *e = *slot;
     void *value = e->value;
     *slot = e->next;
@@ -106,8 +99,7 @@ void strmap_clear(struct strmap *m, void (*free_value)(void *))
         struct strmap_entry *e = m->buckets[i];
         while (e) {
             struct strmap_entry *next = e->next;
-            if (free_value)
-                free_value(e->value);
+            if (free_value) free_value(e->value);
             free(e->key);
             free(e);
             e = next;

@@ -23,8 +23,7 @@ static const char *hex_of(const char *digest)
 
 int backend_ping(struct host *h)
 {
-    if (!h->local_root)
-        return registry_ping(h->reg);
+    if (!h->local_root) return registry_ping(h->reg);
     struct stat st;
     return stat(h->local_root, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOENT;
 }
@@ -48,27 +47,24 @@ static int local_manifest(struct host *h, const char *repo, const char *ref, str
     int rc = 0;
     if (ref_valid_digest(ref)) {
         snprintf(hex, sizeof(hex), "%s", hex_of(ref));
-        if (!storage_has_revision(h->local_root, repo, hex))
-            return -ENOENT;
+        if (!storage_has_revision(h->local_root, repo, hex)) return -ENOENT;
     } else if ((rc = storage_tag_target(h->local_root, repo, ref, hex))) {
         return rc;
     }
     rc = blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, body);
     if (rc) {
-        log_error("%s: %s:%s links to manifest sha256:%s, which is missing or damaged",
-                  h->name, repo, ref, hex);
+        log_error("%s: %s:%s links to manifest sha256:%s, which is missing or damaged", h->name,
+                  repo, ref, hex);
         return -EIO;
     }
-    if (digest_out)
-        snprintf(digest_out, DIGEST_STR_LEN + 1, DIGEST_PREFIX "%s", hex);
+    if (digest_out) snprintf(digest_out, DIGEST_STR_LEN + 1, DIGEST_PREFIX "%s", hex);
     return 0;
 }
 
 int backend_get_manifest(struct host *h, const char *repo, const char *ref, struct buf *body,
                          char digest_out[DIGEST_STR_LEN + 1])
 {
-    if (h->local_root)
-        return local_manifest(h, repo, ref, body, digest_out);
+    if (h->local_root) return local_manifest(h, repo, ref, body, digest_out);
     char media_type[MEDIA_TYPE_MAX];
     return registry_get_manifest(h->reg, repo, ref, body, media_type, digest_out);
 }
@@ -76,8 +72,7 @@ int backend_get_manifest(struct host *h, const char *repo, const char *ref, stru
 int backend_get_blob(struct host *h, const char *repo, const char *digest, uint64_t offset,
                      blob_sink_fn sink, void *ctx)
 {
-    if (!h->local_root)
-        return registry_get_blob(h->reg, repo, digest, offset, sink, ctx);
+    if (!h->local_root) return registry_get_blob(h->reg, repo, digest, offset, sink, ctx);
     /* The tree is the blob store: a blob that has to be fetched is not there. */
     log_error("%s: %s names blob %s, which the tree does not hold", h->name, repo, digest);
     return -EIO;
@@ -85,24 +80,20 @@ int backend_get_blob(struct host *h, const char *repo, const char *digest, uint6
 
 int backend_blob_exists(struct host *h, const char *repo, const char *digest, uint64_t *size)
 {
-    if (!h->local_root)
-        return registry_blob_exists(h->reg, repo, digest, size);
+    if (!h->local_root) return registry_blob_exists(h->reg, repo, digest, size);
     char path[PATH_MAX];
     struct stat st;
     if (!storage_has_layer(h->local_root, repo, hex_of(digest)) ||
         blobcache_data_path(h->blobs, hex_of(digest), path, sizeof(path)) || stat(path, &st))
         return -ENOENT;
-    if (size)
-        *size = (uint64_t)st.st_size;
+    if (size) *size = (uint64_t)st.st_size;
     return 0;
 }
 
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from)
 {
-    if (!h->local_root)
-        return registry_blob_mount(h->reg, repo, digest, from);
-    if (!blobcache_has(h->blobs, hex_of(digest)))
-        return -ENOENT;
+    if (!h->local_root) return registry_blob_mount(h->reg, repo, digest, from);
+    if (!blobcache_has(h->blobs, hex_of(digest))) return -ENOENT;
     return storage_link_layer(h->local_root, repo, hex_of(digest));
 }
 
@@ -112,68 +103,54 @@ static int local_store_copy(struct host *h, const char *hex, int fd, uint64_t si
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/copy.XXXXXX", blobcache_partial_dir(h->blobs));
     int out = mkstemp(tmp);
-    if (out < 0)
-        return -errno;
+    if (out < 0) return -errno;
     char *chunk = malloc(1 << 20);
     int rc = chunk ? 0 : -ENOMEM;
     for (uint64_t off = 0; rc == 0 && off < size;) {
         ssize_t n = pread(fd, chunk, 1 << 20, (off_t)off);
-        if (n <= 0 || write(out, chunk, (size_t)n) != n)
-            rc = -EIO;
+        if (n <= 0 || write(out, chunk, (size_t)n) != n) rc = -EIO;
         off += n > 0 ? (uint64_t)n : 0;
     }
     free(chunk);
     close(out);
-    if (rc == 0)
-        rc = blobcache_adopt(h->blobs, tmp, hex);
-    if (rc)
-        unlink(tmp);
+    if (rc == 0) rc = blobcache_adopt(h->blobs, tmp, hex);
+    if (rc) unlink(tmp);
     return rc;
 }
 
-int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd,
-                        uint64_t size)
+int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size)
 {
-    if (!h->local_root)
-        return registry_upload_blob(h->reg, repo, digest, fd, size);
-    int rc = blobcache_has(h->blobs, hex_of(digest)) ? 0
-                                                     : local_store_copy(h, hex_of(digest), fd, size);
+    if (!h->local_root) return registry_upload_blob(h->reg, repo, digest, fd, size);
+    int rc =
+        blobcache_has(h->blobs, hex_of(digest)) ? 0 : local_store_copy(h, hex_of(digest), fd, size);
     return rc ? rc : storage_link_layer(h->local_root, repo, hex_of(digest));
 }
 
-int backend_put_manifest(struct host *h, const char *repo, const char *ref,
-                         const char *media_type, const void *bytes, size_t len)
+int backend_put_manifest(struct host *h, const char *repo, const char *ref, const char *media_type,
+                         const void *bytes, size_t len)
 {
-    if (!h->local_root)
-        return registry_put_manifest(h->reg, repo, ref, media_type, bytes, len);
+    if (!h->local_root) return registry_put_manifest(h->reg, repo, ref, media_type, bytes, len);
     char hex[SHA256_HEX_LEN + 1];
     int rc = sha256_hex_of(bytes, len, hex);
-    if (!rc)
-        rc = blobcache_put_small(h->blobs, hex, bytes, len);
-    if (!rc)
-        rc = storage_link_revision(h->local_root, repo, hex);
-    if (!rc && !ref_valid_digest(ref))
-        rc = storage_link_tag(h->local_root, repo, ref, hex);
+    if (!rc) rc = blobcache_put_small(h->blobs, hex, bytes, len);
+    if (!rc) rc = storage_link_revision(h->local_root, repo, hex);
+    if (!rc && !ref_valid_digest(ref)) rc = storage_link_tag(h->local_root, repo, ref, hex);
     return rc;
 }
 
 int backend_head_manifest(struct host *h, const char *repo, const char *ref,
                           char digest[DIGEST_STR_LEN + 1])
 {
-    if (!h->local_root)
-        return registry_head_manifest(h->reg, repo, ref, digest);
+    if (!h->local_root) return registry_head_manifest(h->reg, repo, ref, digest);
     char hex[SHA256_HEX_LEN + 1];
     int rc = storage_tag_target(h->local_root, repo, ref, hex);
-    if (rc == 0)
-        snprintf(digest, DIGEST_STR_LEN + 1, DIGEST_PREFIX "%s", hex);
+    if (rc == 0) snprintf(digest, DIGEST_STR_LEN + 1, DIGEST_PREFIX "%s", hex);
     return rc;
 }
 
 int backend_delete_manifest(struct host *h, const char *repo, const char *ref)
 {
-    if (!h->local_root)
-        return registry_delete_manifest(h->reg, repo, ref);
-    if (!ref_valid_digest(ref))
-        return storage_untag(h->local_root, repo, ref);
+    if (!h->local_root) return registry_delete_manifest(h->reg, repo, ref);
+    if (!ref_valid_digest(ref)) return storage_untag(h->local_root, repo, ref);
     return storage_delete_manifest(h->local_root, repo, hex_of(ref));
 }

@@ -26,8 +26,8 @@ int backend_blob_exists(struct host *h, const char *repo, const char *digest, ui
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from);
 int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd,
                         uint64_t size);
-int backend_put_manifest(struct host *h, const char *repo, const char *ref,
-                         const char *media_type, const void *bytes, size_t len);
+int backend_put_manifest(struct host *h, const char *repo, const char *ref, const char *media_type,
+                         const void *bytes, size_t len);
 int backend_head_manifest(struct host *h, const char *repo, const char *ref,
                           char digest[DIGEST_STR_LEN + 1]);
 /* ref: a digest (removes every tag on it), or a tag (-ENOTSUP where the registry cannot). */

@@ -5,11 +5,11 @@
 #include <stdbool.h>
 
 struct rfs_config {
-    char *registry;   /* NULL in root mode */
+    char *registry; /* NULL in root mode */
     char *mountpoint;
     char *cache_dir;
     char *log_file;
-    int ttl;          /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
+    int ttl; /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
     bool rw;
     bool debug;
     bool foreground;

@@ -25,8 +25,7 @@ static int fetch_blob(void *arg, uint64_t offset, blobcache_sink_fn sink, void *
 static int open_blob(const struct node *n, struct open_file *fh)
 {
     struct blob_fetch *f = malloc(sizeof(*f));
-    if (!f)
-        return -ENOMEM;
+    if (!f) return -ENOMEM;
     f->host = n->host;
     snprintf(f->repo, sizeof(f->repo), "%s", n->repo);
     snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", n->entry->hex);
@@ -61,8 +60,7 @@ static int open_published(const struct node *n, struct open_file *fh)
 int file_handle_open(const struct node *n, bool writable, struct open_file **out)
 {
     struct open_file *fh = calloc(1, sizeof(*fh));
-    if (!fh)
-        return -ENOMEM;
+    if (!fh) return -ENOMEM;
     buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
     fh->host = n->host;
     snprintf(fh->repo, sizeof(fh->repo), "%s", n->repo);
@@ -90,12 +88,9 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
 
 ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off)
 {
-    if (fh->sfile)
-        return stage_file_read(fh->sfile, buf, size, off);
-    if (fh->reader)
-        return blobcache_pread(fh->reader, buf, size, off);
-    if (off >= fh->bytes.len)
-        return 0;
+    if (fh->sfile) return stage_file_read(fh->sfile, buf, size, off);
+    if (fh->reader) return blobcache_pread(fh->reader, buf, size, off);
+    if (off >= fh->bytes.len) return 0;
     size_t n = fh->bytes.len - off < size ? fh->bytes.len - off : size;
     memcpy(buf, fh->bytes.data + off, n);
     return (ssize_t)n;
@@ -103,11 +98,9 @@ ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t 
 
 void file_handle_close(struct open_file *fh)
 {
-    if (!fh)
-        return;
+    if (!fh) return;
     if (fh->sfile) {
-        if (fh->writable)
-            __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+        if (fh->writable) __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
         staged_file_put(fh->stage, fh->sfile);
     }
     stage_put(fh->stage);

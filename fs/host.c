@@ -44,8 +44,7 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
                                                 : "/etc/containers/registries.conf",
     };
     int rc = registry_new(&opt, &h->reg);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(h->name, sizeof(h->name), "%s", registry_addr(h->reg)->hostport);
     char root[PATH_MAX], partial[PATH_MAX + 16];
     if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))
@@ -58,27 +57,22 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
 static int open_storage_tree(struct host *h, const char *path)
 {
     char resolved[PATH_MAX], partial[PATH_MAX + 32];
-    if (!realpath(path, resolved))
-        return -errno;
+    if (!realpath(path, resolved)) return -errno;
     struct stat st;
-    if (stat(resolved, &st) || !S_ISDIR(st.st_mode))
-        return -ENOTDIR;
+    if (stat(resolved, &st) || !S_ISDIR(st.st_mode)) return -ENOTDIR;
     h->local_root = strdup(resolved);
-    if (!h->local_root)
-        return -ENOMEM;
+    if (!h->local_root) return -ENOMEM;
     snprintf(h->name, sizeof(h->name), "%s", resolved);
     snprintf(partial, sizeof(partial), "%s/.registryfs-partial", resolved);
     int rc = blobcache_new(resolved, partial, h->cfg->cache_dir, &h->blobs);
-    if (rc == 0)
-        blobcache_set_foreign(h->blobs);
+    if (rc == 0) blobcache_set_foreign(h->blobs);
     return rc;
 }
 
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out)
 {
     struct host *h = calloc(1, sizeof(*h));
-    if (!h)
-        return -ENOMEM;
+    if (!h) return -ENOMEM;
     h->cfg = cfg;
     int rc = host_is_storage_path(address) ? open_storage_tree(h, address)
                                            : open_remote(h, address, cfg);
@@ -100,8 +94,7 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
 
 void host_free(struct host *h)
 {
-    if (!h)
-        return;
+    if (!h) return;
     blobcache_free(h->blobs);
     if (h->local_root) { /* leave the tree as distribution would: no staging directory */
         char partial[PATH_MAX + 32];
@@ -145,8 +138,7 @@ static int refresh_list(struct host *h, struct cached_list *cl, list_fetch_fn fe
     bool fresh = cl->valid && is_fresh(h, cl->fetched_at);
     int status = cl->status;
     pthread_mutex_unlock(&h->lock);
-    if (fresh)
-        return status;
+    if (fresh) return status;
 
     struct strlist items = STRLIST_INIT;
     int rc = fetch(h, arg, &items);
@@ -194,8 +186,7 @@ static struct cached_list *tag_list_of(struct host *h, const char *repo)
 static int refresh_tags(struct host *h, const char *repo, struct cached_list **out)
 {
     struct cached_list *cl = tag_list_of(h, repo);
-    if (!cl)
-        return -ENOMEM;
+    if (!cl) return -ENOMEM;
     *out = cl;
     return refresh_list(h, cl, backend_tags, repo);
 }
@@ -217,8 +208,7 @@ static size_t lower_bound(const struct strlist *l, const char *key)
 static int catalog_flags_locked(const struct host *h, const char *path)
 {
     const struct strlist *cat = &h->catalog.items;
-    if (!*path)
-        return DIR_IS_NAMESPACE;
+    if (!*path) return DIR_IS_NAMESPACE;
     int flags = strlist_contains_sorted(cat, path) ? DIR_IS_REPO : 0;
     char prefix[REF_NAME_MAX + 2];
     snprintf(prefix, sizeof(prefix), "%s/", path);
@@ -234,16 +224,13 @@ int host_dir_flags(struct host *h, const char *path)
     if (rc == -ENOTSUP) {
         /* No catalog (Docker Hub, GHCR): any valid name may be a namespace; a repository is
          * one whose tag list answers. */
-        if (!*path)
-            return DIR_IS_NAMESPACE;
+        if (!*path) return DIR_IS_NAMESPACE;
         struct cached_list *cl;
         rc = refresh_tags(h, path, &cl);
-        if (rc == 0)
-            return DIR_IS_REPO | DIR_IS_NAMESPACE;
+        if (rc == 0) return DIR_IS_REPO | DIR_IS_NAMESPACE;
         return rc == -ENOENT ? DIR_IS_NAMESPACE : rc;
     }
-    if (rc)
-        return rc;
+    if (rc) return rc;
     pthread_mutex_lock(&h->lock);
     int flags = catalog_flags_locked(h, path);
     pthread_mutex_unlock(&h->lock);
@@ -253,20 +240,16 @@ int host_dir_flags(struct host *h, const char *path)
 int host_dir_children(struct host *h, const char *path, struct strlist *out)
 {
     int rc = refresh_catalog(h);
-    if (rc == -ENOTSUP)
-        return 0;
-    if (rc)
-        return rc;
+    if (rc == -ENOTSUP) return 0;
+    if (rc) return rc;
     char prefix[REF_NAME_MAX + 2];
     size_t plen = *path ? (size_t)snprintf(prefix, sizeof(prefix), "%s/", path) : 0;
-    if (!*path)
-        prefix[0] = '\0';
+    if (!*path) prefix[0] = '\0';
     pthread_mutex_lock(&h->lock);
     const struct strlist *cat = &h->catalog.items;
     for (size_t i = lower_bound(cat, prefix); i < cat->len && rc == 0; i++) {
         const char *item = cat->items[i];
-        if (strncmp(item, prefix, plen) != 0)
-            break;
+        if (strncmp(item, prefix, plen) != 0) break;
         const char *rest = item + plen;
         rc = strlist_push_n(out, rest, strcspn(rest, "/"));
     }
@@ -279,8 +262,7 @@ int host_tags(struct host *h, const char *repo, struct strlist *out)
 {
     struct cached_list *cl;
     int rc = refresh_tags(h, repo, &cl);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < cl->items.len && rc == 0; i++)
         rc = strlist_push(out, cl->items.items[i]);
@@ -292,8 +274,7 @@ int host_has_tag(struct host *h, const char *repo, const char *tag)
 {
     struct cached_list *cl;
     int rc = refresh_tags(h, repo, &cl);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     pthread_mutex_lock(&h->lock);
     bool found = strlist_contains_sorted(&cl->items, tag);
     pthread_mutex_unlock(&h->lock);
@@ -303,8 +284,7 @@ int host_has_tag(struct host *h, const char *repo, const char *tag)
 static int store_manifest(struct host *h, const char *digest, const struct buf *body)
 {
     int rc = blobcache_put_small(h->blobs, digest + strlen(DIGEST_PREFIX), body->data, body->len);
-    if (rc)
-        log_warn("%s: cannot cache manifest %s: %s", h->name, digest, strerror(-rc));
+    if (rc) log_warn("%s: cannot cache manifest %s: %s", h->name, digest, strerror(-rc));
     return rc;
 }
 
@@ -353,8 +333,7 @@ int host_resolve_tag(struct host *h, const char *repo, const char *tag,
 int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out)
 {
     const char *hex = digest + strlen(DIGEST_PREFIX);
-    if (!h->local_root && blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0)
-    {
+    if (!h->local_root && blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0) {
         storage_link_revision(blobcache_root(h->blobs), repo, hex); /* best effort */
         return 0;
     }
@@ -406,8 +385,7 @@ int host_created_children(struct host *h, const char *path, struct strlist *out)
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->created_dirs.len && rc == 0; i++) {
         const char *item = h->created_dirs.items[i];
-        if (plen && (strncmp(item, path, plen) != 0 || item[plen] != '/'))
-            continue;
+        if (plen && (strncmp(item, path, plen) != 0 || item[plen] != '/')) continue;
         const char *rest = item + (plen ? plen + 1 : 0);
         rc = strlist_push_n(out, rest, strcspn(rest, "/"));
     }
@@ -418,12 +396,10 @@ int host_created_children(struct host *h, const char *path, struct strlist *out)
 void host_blob_home_set(struct host *h, const char *hex, const char *repo)
 {
     char *copy = strdup(repo);
-    if (!copy)
-        return;
+    if (!copy) return;
     void *old = NULL;
     pthread_mutex_lock(&h->lock);
-    if (strmap_put(&h->blob_homes, hex, copy, &old))
-        old = copy;
+    if (strmap_put(&h->blob_homes, hex, copy, &old)) old = copy;
     pthread_mutex_unlock(&h->lock);
     free(old);
 }
@@ -432,11 +408,9 @@ bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX 
 {
     pthread_mutex_lock(&h->lock);
     const char *home = strmap_get(&h->blob_homes, hex);
-    if (home)
-        snprintf(repo, REF_NAME_MAX + 1, "%s", home);
+    if (home) snprintf(repo, REF_NAME_MAX + 1, "%s", home);
     pthread_mutex_unlock(&h->lock);
-    if (home)
-        return true;
+    if (home) return true;
     /* the cache remembers, across mounts, which repositories blobs were read from */
     if (h->local_root || storage_find_layer(blobcache_root(h->blobs), hex, repo, REF_NAME_MAX + 1))
         return false;
@@ -451,8 +425,7 @@ void host_invalidate_repo(struct host *h, const char *repo, const char *tag)
     pthread_mutex_lock(&h->lock);
     h->catalog.valid = false;
     struct cached_list *cl = strmap_get(&h->tags, repo);
-    if (cl)
-        cl->valid = false;
+    if (cl) cl->valid = false;
     free(strmap_remove(&h->tag_refs, key));
     pthread_mutex_unlock(&h->lock);
 }

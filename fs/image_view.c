@@ -14,16 +14,14 @@
 time_t mtime_of_digest(const char *hex)
 {
     /* 2000-01-01 plus up to ~20 years: plausible dates, never in the future. */
-    unsigned long v = strtoul((char[9]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6],
-                                        hex[7], '\0'},
-                              NULL, 16);
+    unsigned long v = strtoul(
+        (char[9]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], '\0'}, NULL, 16);
     return (time_t)(946684800ul + v % (20ul * 365 * 86400));
 }
 
 void image_view_put(struct image_view *v)
 {
-    if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
+    if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     buf_free(&v->manifest);
     free(v->entries);
     free(v);
@@ -42,13 +40,12 @@ static int compare_entries(const void *a, const void *b)
 const struct view_entry *image_view_find(const struct image_view *v, const char *name)
 {
     struct view_entry key;
-    if (snprintf(key.name, sizeof(key.name), "%s", name) >= (int)sizeof(key.name))
-        return NULL;
+    if (snprintf(key.name, sizeof(key.name), "%s", name) >= (int)sizeof(key.name)) return NULL;
     return bsearch(&key, v->entries, v->n_entries, sizeof(key), compare_entries);
 }
 
-static int add_entry(struct image_view *v, size_t *cap, const char *name,
-                     enum view_entry_kind kind, const char *hex, uint64_t size)
+static int add_entry(struct image_view *v, size_t *cap, const char *name, enum view_entry_kind kind,
+                     const char *hex, uint64_t size)
 {
     for (size_t i = 0; i < v->n_entries; i++)
         if (strcmp(v->entries[i].name, name) == 0)
@@ -56,8 +53,7 @@ static int add_entry(struct image_view *v, size_t *cap, const char *name,
     if (v->n_entries == *cap) {
         size_t n = *cap ? *cap * 2 : 16;
         struct view_entry *e = realloc(v->entries, n * sizeof(*e));
-        if (!e)
-            return -ENOMEM;
+        if (!e) return -ENOMEM;
         v->entries = e;
         *cap = n;
     }
@@ -65,8 +61,7 @@ static int add_entry(struct image_view *v, size_t *cap, const char *name,
     memset(e, 0, sizeof(*e));
     snprintf(e->name, sizeof(e->name), "%s", name);
     e->kind = kind;
-    if (hex)
-        memcpy(e->hex, hex, SHA256_HEX_LEN + 1);
+    if (hex) memcpy(e->hex, hex, SHA256_HEX_LEN + 1);
     e->size = size;
     e->mtime = hex ? mtime_of_digest(hex) : v->mtime;
     return 0;
@@ -91,8 +86,7 @@ static int load_parsed(struct host *h, const char *repo, const char *digest, str
                        struct manifest *m)
 {
     int rc = host_manifest(h, repo, digest, bytes);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char err[256];
     if (manifest_parse(bytes->data, bytes->len, NULL, m, err, sizeof(err))) {
         log_error("%s/%s@%s: malformed manifest: %s", h->name, repo, digest, err);
@@ -102,8 +96,8 @@ static int load_parsed(struct host *h, const char *repo, const char *digest, str
 }
 
 /* Each instance of an index as HEX.manifest.json, and all instances' blobs beside them. */
-static int add_index_instances(struct host *h, const char *repo, struct image_view *v,
-                               size_t *cap, const struct manifest *index)
+static int add_index_instances(struct host *h, const char *repo, struct image_view *v, size_t *cap,
+                               const struct manifest *index)
 {
     int rc = 0;
     for (size_t i = 0; i < index->n_manifests && rc == 0; i++) {
@@ -120,8 +114,7 @@ static int add_index_instances(struct host *h, const char *repo, struct image_vi
                 char name[VIEW_NAME_MAX];
                 snprintf(name, sizeof(name), "%s.manifest.json", hex_of(d->digest));
                 rc = add_entry(v, cap, name, VE_INSTANCE, hex_of(d->digest), bytes.len);
-                if (rc == 0)
-                    rc = add_image_blobs(v, cap, &m);
+                if (rc == 0) rc = add_image_blobs(v, cap, &m);
             }
             manifest_free(&m);
         }
@@ -134,8 +127,7 @@ static int build_view(struct host *h, const char *repo, const char *digest, stru
                       const struct manifest *m, struct image_view **out)
 {
     struct image_view *v = calloc(1, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
+    if (!v) return -ENOMEM;
     v->refs = 1;
     memcpy(v->hex, hex_of(digest), SHA256_HEX_LEN + 1);
     v->manifest = *bytes;
@@ -143,8 +135,7 @@ static int build_view(struct host *h, const char *repo, const char *digest, stru
     v->mtime = mtime_of_digest(v->hex);
     size_t cap = 0;
     int rc = add_entry(v, &cap, "version", VE_VERSION, NULL, strlen(DIR_VERSION_TEXT));
-    if (!rc)
-        rc = add_entry(v, &cap, "manifest.json", VE_MANIFEST, NULL, v->manifest.len);
+    if (!rc) rc = add_entry(v, &cap, "manifest.json", VE_MANIFEST, NULL, v->manifest.len);
     if (!rc)
         rc = m->kind == MANIFEST_INDEX ? add_index_instances(h, repo, v, &cap, m)
                                        : add_image_blobs(v, &cap, m);
@@ -154,8 +145,7 @@ static int build_view(struct host *h, const char *repo, const char *digest, stru
     }
     qsort(v->entries, v->n_entries, sizeof(*v->entries), compare_entries);
     for (size_t i = 0; i < v->n_entries; i++) /* where to mount these blobs from later */
-        if (v->entries[i].kind == VE_BLOB)
-            host_blob_home_set(h, v->entries[i].hex, repo);
+        if (v->entries[i].kind == VE_BLOB) host_blob_home_set(h, v->entries[i].hex, repo);
     *out = v;
     return 0;
 }
@@ -165,8 +155,7 @@ static int pick_platform(struct host *h, const char *repo, char digest[DIGEST_ST
                          struct buf *bytes, struct manifest *m)
 {
     const struct rfs_config *cfg = h->cfg;
-    if (!cfg->platform_set || m->kind != MANIFEST_INDEX)
-        return 0;
+    if (!cfg->platform_set || m->kind != MANIFEST_INDEX) return 0;
     const struct descriptor *d = manifest_select_platform(m, cfg->os, cfg->arch, cfg->variant);
     if (!d) {
         log_error("%s/%s@%s: no %s/%s%s%s instance in the index", h->name, repo, digest, cfg->os,
@@ -185,8 +174,7 @@ static struct image_view *cached_view(struct host *h, const char *hex)
 {
     pthread_mutex_lock(&h->lock);
     struct image_view *v = strmap_get(&h->views, hex);
-    if (v)
-        __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+    if (v) __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&h->lock);
     return v;
 }
@@ -204,8 +192,7 @@ static struct image_view *remember_view(struct host *h, struct image_view *v)
     if (h->views.len >= VIEW_CACHE_MAX)
         strmap_clear(&h->views, image_view_put_void); /* bounded memory; views rebuild cheaply */
     __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
-    if (strmap_put(&h->views, v->hex, v, NULL))
-        image_view_put(v);
+    if (strmap_put(&h->views, v->hex, v, NULL)) image_view_put(v);
     pthread_mutex_unlock(&h->lock);
     return v;
 }
@@ -218,10 +205,8 @@ int image_view_get(struct host *h, const char *repo, const char *ref, struct ima
         snprintf(digest, sizeof(digest), "%s", ref);
     else
         rc = host_resolve_tag(h, repo, ref, digest);
-    if (rc)
-        return rc;
-    if (!h->cfg->platform_set && (*out = cached_view(h, hex_of(digest))))
-        return 0;
+    if (rc) return rc;
+    if (!h->cfg->platform_set && (*out = cached_view(h, hex_of(digest)))) return 0;
 
     struct buf bytes;
     struct manifest m;
@@ -238,12 +223,10 @@ int image_view_get(struct host *h, const char *repo, const char *ref, struct ima
         return 0;
     }
     struct image_view *v = NULL;
-    if (rc == 0)
-        rc = build_view(h, repo, digest, &bytes, &m, &v);
+    if (rc == 0) rc = build_view(h, repo, digest, &bytes, &m, &v);
     manifest_free(&m);
     buf_free(&bytes);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *out = remember_view(h, v);
     return 0;
 }

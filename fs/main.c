@@ -29,16 +29,25 @@ struct cli {
     bool version;
 };
 
-#define CFG_OPT(templ, field) {templ, offsetof(struct rfs_config, field), 0}
+#define CFG_OPT(templ, field)                                                                      \
+    {                                                                                              \
+        templ, offsetof(struct rfs_config, field), 0                                               \
+    }
 
 static const struct fuse_opt cfg_specs[] = {
-    CFG_OPT("cache_dir=%s", cache_dir), CFG_OPT("log_file=%s", log_file),
-    CFG_OPT("ttl=%d", ttl),             CFG_OPT("authfile=%s", authfile),
-    CFG_OPT("cert_dir=%s", cert_dir),   CFG_OPT("registries_conf=%s", registries_conf),
+    CFG_OPT("cache_dir=%s", cache_dir),
+    CFG_OPT("log_file=%s", log_file),
+    CFG_OPT("ttl=%d", ttl),
+    CFG_OPT("authfile=%s", authfile),
+    CFG_OPT("cert_dir=%s", cert_dir),
+    CFG_OPT("registries_conf=%s", registries_conf),
     FUSE_OPT_END,
 };
 
-#define CLI_OPT(templ, field) {templ, offsetof(struct cli, field), 0}
+#define CLI_OPT(templ, field)                                                                      \
+    {                                                                                              \
+        templ, offsetof(struct cli, field), 0                                                      \
+    }
 
 static const struct fuse_opt cli_specs[] = {
     CLI_OPT("platform=%s", platform),
@@ -122,8 +131,7 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
 static int parse_platform(const char *text, struct rfs_config *cfg)
 {
     char copy[128];
-    if (snprintf(copy, sizeof(copy), "%s", text) >= (int)sizeof(copy))
-        return -1;
+    if (snprintf(copy, sizeof(copy), "%s", text) >= (int)sizeof(copy)) return -1;
     char *save = NULL;
     char *os = strtok_r(copy, "/", &save);
     char *arch = strtok_r(NULL, "/", &save);
@@ -142,15 +150,12 @@ static int parse_platform(const char *text, struct rfs_config *cfg)
  * absolute before that. */
 static int make_absolute(char **path)
 {
-    if (!*path || (*path)[0] == '/')
-        return 0;
+    if (!*path || (*path)[0] == '/') return 0;
     char cwd[PATH_MAX], joined[2 * PATH_MAX + 2];
-    if (!getcwd(cwd, sizeof(cwd)))
-        return -1;
+    if (!getcwd(cwd, sizeof(cwd))) return -1;
     snprintf(joined, sizeof(joined), "%s/%s", cwd, *path);
     char *copy = strdup(joined);
-    if (!copy)
-        return -1;
+    if (!copy) return -1;
     free(*path);
     *path = copy;
     return 0;
@@ -202,8 +207,7 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
     if (fuse_opt_parse(args, cfg, cfg_specs, NULL) ||
         fuse_opt_parse(args, cli, cli_specs, process_arg))
         return -1;
-    if (cli->help || cli->version)
-        return 0;
+    if (cli->help || cli->version) return 0;
     if (cli->n_positional == 0) {
         usage(stderr);
         return -1;
@@ -262,8 +266,7 @@ int main(int argc, char *argv[])
     strmap_init(&fs.hosts);
 
     int status = 1;
-    if (parse_command_line(&args, &cli))
-        goto out;
+    if (parse_command_line(&args, &cli)) goto out;
     if (cli.help) {
         usage(stdout);
         status = 0;
@@ -283,16 +286,16 @@ int main(int argc, char *argv[])
         fprintf(stderr, "registryfs: cannot initialise libcurl\n");
         goto out;
     }
-    if (fs.cfg.registry && connect_single(&fs))
-        goto out;
+    if (fs.cfg.registry && connect_single(&fs)) goto out;
 
     char fsname[REF_HOST_MAX + 64];
     /* a path may hold commas, which would split the option: storage trees are "storage" */
     snprintf(fsname, sizeof(fsname), "-ofsname=registryfs:%.200s,subtype=registryfs",
-             !fs.single ? "root" : fs.single->local_root ? "storage" : fs.single->name);
+             !fs.single              ? "root"
+             : fs.single->local_root ? "storage"
+                                     : fs.single->name);
     fuse_opt_add_arg(&args, fsname);
-    if (!fs.cfg.rw)
-        fuse_opt_add_arg(&args, "-oro");
+    if (!fs.cfg.rw) fuse_opt_add_arg(&args, "-oro");
     fuse_opt_add_arg(&args, fs.cfg.mountpoint);
     status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
 out:

@@ -69,8 +69,7 @@ static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
     struct rfs *fs = current_fs();
     struct node n;
     int rc = resolve_path(fs, path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     fill_node_stat(fs, &n, st);
     node_release(&n);
     return 0;
@@ -84,7 +83,7 @@ struct listing {
     struct listing_entry {
         char *name;
         struct stat st;
-    } *items;
+    } * items;
 };
 
 static int listing_add(struct listing *l, const char *name, const struct stat *st)
@@ -92,22 +91,19 @@ static int listing_add(struct listing *l, const char *name, const struct stat *s
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 32;
         struct listing_entry *items = realloc(l->items, cap * sizeof(*items));
-        if (!items)
-            return -ENOMEM;
+        if (!items) return -ENOMEM;
         l->items = items;
         l->cap = cap;
     }
     l->items[l->n].name = strdup(name);
-    if (!l->items[l->n].name)
-        return -ENOMEM;
+    if (!l->items[l->n].name) return -ENOMEM;
     l->items[l->n++].st = *st;
     return 0;
 }
 
 static void listing_free(struct listing *l)
 {
-    if (!l)
-        return;
+    if (!l) return;
     for (size_t i = 0; i < l->n; i++)
         free(l->items[i].name);
     free(l->items);
@@ -136,8 +132,7 @@ static int list_stage(struct rfs *fs, struct node *n, struct listing *l)
             staged_file_put(n->stage, f);
         } else {
             const struct view_entry *e = image_view_find(n->view, names.items[i]);
-            if (!e)
-                continue;
+            if (!e) continue;
             fill_file_stat(fs, e, &st);
         }
         rc = listing_add(l, names.items[i], &st);
@@ -158,13 +153,10 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
         rc = host_dir_children(n->host, n->dir, &names);
         if (rc == 0 && (n->dir_flags & DIR_IS_REPO)) {
             rc = host_tags(n->host, n->dir, &names);
-            if (rc == -ENOENT)
-                rc = 0;
+            if (rc == -ENOENT) rc = 0;
         }
-        if (rc == 0 && fs->cfg.rw)
-            rc = host_created_children(n->host, n->dir, &names);
-        if (rc == 0 && fs->cfg.rw && *n->dir)
-            rc = stage_tags_of(n->host, n->dir, &names);
+        if (rc == 0 && fs->cfg.rw) rc = host_created_children(n->host, n->dir, &names);
+        if (rc == 0 && fs->cfg.rw && *n->dir) rc = stage_tags_of(n->host, n->dir, &names);
         strlist_sort_unique(&names); /* a tag named like a sub-namespace is listed once */
         break;
     case NODE_IMAGE:
@@ -182,8 +174,7 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
         rc = -ENOTDIR;
         break;
     }
-    if (rc == 0)
-        rc = add_dir_names(fs, l, &names);
+    if (rc == 0) rc = add_dir_names(fs, l, &names);
     strlist_free(&names);
     return rc;
 }
@@ -193,18 +184,14 @@ static int rfs_opendir(const char *path, struct fuse_file_info *fi)
     struct rfs *fs = current_fs();
     struct node n;
     int rc = resolve_path(fs, path, true, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct listing *l = calloc(1, sizeof(*l));
     struct stat self;
     fill_dir_stat(fs, &self);
     rc = l ? 0 : -ENOMEM;
-    if (!rc)
-        rc = listing_add(l, ".", &self);
-    if (!rc)
-        rc = listing_add(l, "..", &self);
-    if (!rc)
-        rc = list_node(fs, &n, l);
+    if (!rc) rc = listing_add(l, ".", &self);
+    if (!rc) rc = listing_add(l, "..", &self);
+    if (!rc) rc = list_node(fs, &n, l);
     node_release(&n);
     if (rc) {
         listing_free(l);
@@ -238,14 +225,11 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
     bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (writable && !fs->cfg.rw)
-        return -EROFS;
-    if (writable)
-        return rfs_open_for_write(path, fi);
+    if (writable && !fs->cfg.rw) return -EROFS;
+    if (writable) return rfs_open_for_write(path, fi);
     struct node n;
     int rc = resolve_file(fs, path, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct open_file *fh;
     rc = file_handle_open(&n, false, &fh);
     if (rc == 0) {
@@ -258,12 +242,10 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
     return rc;
 }
 
-static int rfs_read(const char *path, char *buf, size_t size, off_t off,
-                    struct fuse_file_info *fi)
+static int rfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)path;
-    return (int)file_handle_read((struct open_file *)(uintptr_t)fi->fh, buf, size,
-                                 (uint64_t)off);
+    return (int)file_handle_read((struct open_file *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
 }
 
 static int rfs_release(const char *path, struct fuse_file_info *fi)
@@ -288,8 +270,7 @@ static int rfs_statfs(const char *path, struct statvfs *st)
 static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.foreground && !fs->cfg.log_file)
-        log_use_syslog();
+    if (!fs->cfg.foreground && !fs->cfg.log_file) log_use_syslog();
     /* Attributes change only when a tag moves, which we look at once per ttl anyway. */
     cfg->entry_timeout = fs->cfg.ttl;
     cfg->attr_timeout = fs->cfg.ttl;

@@ -28,15 +28,12 @@ static struct open_file *handle_of(const struct fuse_file_info *fi)
 static int split_parent(const char *path, char *parent, size_t plen, char *name, size_t nlen)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash || !slash[1])
-        return -EINVAL;
+    if (!slash || !slash[1]) return -EINVAL;
     size_t len = (size_t)(slash - path);
-    if (len >= plen || strlen(slash + 1) >= nlen)
-        return -ENAMETOOLONG;
+    if (len >= plen || strlen(slash + 1) >= nlen) return -ENAMETOOLONG;
     memcpy(parent, path, len);
     parent[len ? len : 1] = '\0';
-    if (!len)
-        parent[0] = '/';
+    if (!len) parent[0] = '/';
     snprintf(name, nlen, "%s", slash + 1);
     return 0;
 }
@@ -53,23 +50,20 @@ static bool is_digest_ref(const char *ref)
 static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct stage **out)
 {
     int rc = resolve_path(fs, dir, true, n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n->kind == NODE_IMAGE) {
         if (n->stage) {
             *out = n->stage;
             __atomic_add_fetch(&(*out)->refs, 1, __ATOMIC_ACQ_REL);
             return 0;
         }
-        if (is_digest_ref(n->ref))
-            return -EROFS; /* REPO@sha256:… views are immutable */
+        if (is_digest_ref(n->ref)) return -EROFS; /* REPO@sha256:… views are immutable */
         return stage_open(n->host, n->repo, n->ref, n->view, out);
     }
     if (n->kind != NODE_DIR || !(n->dir_flags & DIR_IS_CREATED))
         return -EINVAL; /* files live in tag directories only */
     const char *slash = strrchr(n->dir, '/');
-    if (!slash)
-        return -EINVAL; /* a top-level directory is a namespace, never a tag */
+    if (!slash) return -EINVAL; /* a top-level directory is a namespace, never a tag */
     char repo[REF_NAME_MAX + 1];
     snprintf(repo, sizeof(repo), "%.*s", (int)(slash - n->dir), n->dir);
     if (!ref_valid_repo(repo) || !ref_valid_tag(slash + 1)) {
@@ -77,16 +71,14 @@ static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct
         return -EINVAL;
     }
     rc = stage_open(n->host, repo, slash + 1, NULL, out);
-    if (rc == 0)
-        host_created_dir_remove(n->host, n->dir);
+    if (rc == 0) host_created_dir_remove(n->host, n->dir);
     return rc;
 }
 
 static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_file_info *fi)
 {
     struct open_file *fh = calloc(1, sizeof(*fh));
-    if (!fh)
-        return -ENOMEM;
+    if (!fh) return -ENOMEM;
     buf_init(&fh->bytes, 0);
     fh->host = s->host;
     snprintf(fh->repo, sizeof(fh->repo), "%s", s->repo);
@@ -104,12 +96,10 @@ static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_
 int rfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
+    if (!fs->cfg.rw) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     int rc = split_parent(path, dir, sizeof(dir), name, sizeof(name));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     enum staged_role role;
     char hex[SHA256_HEX_LEN + 1];
     if (stage_role_of(name, &role, hex)) {
@@ -120,8 +110,7 @@ int rfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     struct stage *s = NULL;
     rc = stage_for_dir(fs, dir, &n, &s);
     node_release(&n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct staged_file *f;
     rc = stage_file_create(s, name, mode, &f);
     if (rc == 0) {
@@ -137,8 +126,7 @@ static int copy_published_bytes(const struct node *n, struct staged_file *f)
 {
     struct open_file *src;
     int rc = file_handle_open(n, false, &src);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (src->reader)
         rc = 0; /* a blob rewritten in place is rewritten whole by every tool we know */
     else
@@ -152,12 +140,10 @@ int rfs_open_for_write(const char *path, struct fuse_file_info *fi)
     struct rfs *fs = current_fs();
     struct node n;
     int rc = resolve_file(fs, path, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n.sfile) {
         rc = new_write_handle(n.stage, n.sfile, fi);
-        if (rc == 0 && (fi->flags & O_TRUNC))
-            rc = stage_file_truncate(n.sfile, 0);
+        if (rc == 0 && (fi->flags & O_TRUNC)) rc = stage_file_truncate(n.sfile, 0);
         node_release(&n);
         return rc;
     }
@@ -165,30 +151,23 @@ int rfs_open_for_write(const char *path, struct fuse_file_info *fi)
     struct stage *s = NULL;
     struct node parent;
     rc = split_parent(path, dir, sizeof(dir), name, sizeof(name));
-    if (rc == 0)
-        rc = stage_for_dir(fs, dir, &parent, &s);
+    if (rc == 0) rc = stage_for_dir(fs, dir, &parent, &s);
     node_release(&parent);
     struct staged_file *f = NULL;
-    if (rc == 0)
-        rc = stage_file_create(s, name, 0644, &f);
-    if (rc == 0 && !(fi->flags & O_TRUNC))
-        rc = copy_published_bytes(&n, f);
-    if (rc == 0)
-        rc = new_write_handle(s, f, fi);
-    if (f)
-        staged_file_put(s, f);
+    if (rc == 0) rc = stage_file_create(s, name, 0644, &f);
+    if (rc == 0 && !(fi->flags & O_TRUNC)) rc = copy_published_bytes(&n, f);
+    if (rc == 0) rc = new_write_handle(s, f, fi);
+    if (f) staged_file_put(s, f);
     stage_put(s);
     node_release(&n);
     return rc;
 }
 
-int rfs_write(const char *path, const char *buf, size_t size, off_t off,
-              struct fuse_file_info *fi)
+int rfs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)path;
     struct open_file *fh = handle_of(fi);
-    if (!fh->sfile)
-        return -EBADF;
+    if (!fh->sfile) return -EBADF;
     return stage_file_write(fh->sfile, buf, size, (uint64_t)off);
 }
 
@@ -202,19 +181,16 @@ int rfs_flush(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     struct open_file *fh = handle_of(fi);
-    if (!fh || !fh->sfile || !fh->writable)
-        return 0;
+    if (!fh || !fh->sfile || !fh->writable) return 0;
     fh->writable = false;
     __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
-    if (!has_final_name(fh->sfile) || !fh->sfile->dirty)
-        return 0;
+    if (!has_final_name(fh->sfile) || !fh->sfile->dirty) return 0;
     return stage_commit(fh->stage, fh->sfile);
 }
 
 void release_commit(struct open_file *fh)
 {
-    if (!fh || !fh->sfile || !fh->writable)
-        return;
+    if (!fh || !fh->sfile || !fh->writable) return;
     fh->writable = false;
     __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
     if (has_final_name(fh->sfile) && fh->sfile->dirty)
@@ -232,12 +208,10 @@ int rfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 int rfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     struct open_file *fh = handle_of(fi);
-    if (fh && fh->sfile)
-        return stage_file_truncate(fh->sfile, (uint64_t)size);
+    if (fh && fh->sfile) return stage_file_truncate(fh->sfile, (uint64_t)size);
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n.sfile)
         rc = stage_file_truncate(n.sfile, (uint64_t)size);
     else if (n.kind == NODE_FILE && n.entry && (uint64_t)size == n.entry->size)
@@ -259,8 +233,7 @@ int rfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     }
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
-    if (rc == 0 && n.sfile)
-        n.sfile->mode = mode & 07777;
+    if (rc == 0 && n.sfile) n.sfile->mode = mode & 07777;
     node_release(&n);
     return rc;
 }
@@ -269,8 +242,7 @@ int rfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
     (void)uid;
     (void)gid;
-    if (fi)
-        return 0;
+    if (fi) return 0;
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
     node_release(&n);
@@ -298,8 +270,7 @@ int rfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_
     }
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n.sfile)
         set_mtime(n.sfile, tv ? &tv[1] : NULL);
     else if (n.kind == NODE_IMAGE && n.stage)
@@ -312,19 +283,16 @@ int rfs_mkdir(const char *path, mode_t mode)
 {
     (void)mode;
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
+    if (!fs->cfg.rw) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     int rc = split_parent(path, dir, sizeof(dir), name, sizeof(name));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct node n;
     if (resolve_path(fs, path, false, &n) == 0) {
         node_release(&n);
         return -EEXIST;
     }
-    if ((rc = resolve_path(fs, dir, false, &n)))
-        return rc;
+    if ((rc = resolve_path(fs, dir, false, &n))) return rc;
     if (n.kind != NODE_DIR) {
         node_release(&n);
         return n.kind == NODE_HOSTS ? -EPERM : -EINVAL;
@@ -347,8 +315,7 @@ int rfs_mkdir(const char *path, mode_t mode)
     } else {
         rc = -EINVAL;
     }
-    if (rc == -EINVAL)
-        log_error("mkdir %s: not a valid repository name, tag or REPO:TAG", path);
+    if (rc == -EINVAL) log_error("mkdir %s: not a valid repository name, tag or REPO:TAG", path);
     stage_put(s);
     node_release(&n);
     return rc;
@@ -356,18 +323,14 @@ int rfs_mkdir(const char *path, mode_t mode)
 
 static int unlink_node(struct node *n)
 {
-    if (n->kind != NODE_FILE)
-        return -EISDIR;
-    if (n->stage)
-        return stage_unlink(n->stage, n->sfile ? n->sfile->name : n->entry->name);
-    if (is_digest_ref(n->ref))
-        return -EROFS;
+    if (n->kind != NODE_FILE) return -EISDIR;
+    if (n->stage) return stage_unlink(n->stage, n->sfile ? n->sfile->name : n->entry->name);
+    if (is_digest_ref(n->ref)) return -EROFS;
     /* Unlinking a published file starts an overwrite (skopeo) or a removal (rm -r): the
      * registry changes only when the directory is rewritten or removed. */
     struct stage *s;
     int rc = stage_open(n->host, n->repo, n->ref, n->view, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = stage_unlink(s, n->entry->name);
     stage_put(s);
     return rc;
@@ -384,8 +347,7 @@ int rfs_unlink(const char *path)
 {
     struct node n;
     int rc = resolve_for_write(path, true, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = unlink_node(&n);
     node_release(&n);
     return rc;
@@ -398,20 +360,17 @@ static int delete_tag(struct host *h, const char *repo, const char *tag)
     char digest[DIGEST_STR_LEN + 1], other[DIGEST_STR_LEN + 1];
     int rc = backend_delete_manifest(h, repo, tag); /* registries that can untag */
     if (rc != -ENOTSUP) {
-        if (rc == 0)
-            log_info("%s/%s:%s: tag deleted", h->name, repo, tag);
+        if (rc == 0) log_info("%s/%s:%s: tag deleted", h->name, repo, tag);
         host_invalidate_repo(h, repo, tag);
         return rc;
     }
     rc = backend_head_manifest(h, repo, tag, digest);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct strlist tags = STRLIST_INIT;
     host_invalidate_repo(h, repo, tag);
     rc = host_tags(h, repo, &tags);
     for (size_t i = 0; i < tags.len && rc == 0; i++) {
-        if (strcmp(tags.items[i], tag) == 0)
-            continue;
+        if (strcmp(tags.items[i], tag) == 0) continue;
         if (backend_head_manifest(h, repo, tags.items[i], other) == 0 &&
             strcmp(other, digest) == 0) {
             log_error("%s/%s:%s: not deleted: tag %s points at the same manifest %s, and the "
@@ -421,34 +380,27 @@ static int delete_tag(struct host *h, const char *repo, const char *tag)
         }
     }
     strlist_free(&tags);
-    if (rc == 0)
-        rc = backend_delete_manifest(h, repo, digest);
+    if (rc == 0) rc = backend_delete_manifest(h, repo, digest);
     if (rc == -ENOTSUP) {
         log_error("%s/%s:%s: the registry refuses deletion", h->name, repo, tag);
         rc = -EPERM;
     }
-    if (rc == 0)
-        log_info("%s/%s:%s: deleted (%s)", h->name, repo, tag, digest);
+    if (rc == 0) log_info("%s/%s:%s: deleted (%s)", h->name, repo, tag, digest);
     host_invalidate_repo(h, repo, tag);
     return rc;
 }
 
 static int rmdir_image(struct node *n)
 {
-    if (!n->stage)
-        return -ENOTEMPTY;
+    if (!n->stage) return -ENOTEMPTY;
     struct strlist names = STRLIST_INIT;
     int rc = stage_names(n->stage, &names);
     bool empty = names.len == 0;
     strlist_free(&names);
-    if (rc)
-        return rc;
-    if (!empty)
-        return -ENOTEMPTY;
-    if (n->stage->base)
-        rc = delete_tag(n->host, n->repo, n->ref);
-    if (rc == 0)
-        stage_forget(n->stage);
+    if (rc) return rc;
+    if (!empty) return -ENOTEMPTY;
+    if (n->stage->base) rc = delete_tag(n->host, n->repo, n->ref);
+    if (rc == 0) stage_forget(n->stage);
     return rc;
 }
 
@@ -456,20 +408,16 @@ int rfs_rmdir(const char *path)
 {
     struct node n;
     int rc = resolve_for_write(path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n.kind == NODE_IMAGE) {
         rc = rmdir_image(&n);
     } else if (n.kind == NODE_DIR && (n.dir_flags & DIR_IS_CREATED) &&
                !(n.dir_flags & (DIR_IS_REPO | DIR_IS_NAMESPACE))) {
         struct strlist children = STRLIST_INIT;
         rc = host_created_children(n.host, n.dir, &children);
-        if (rc == 0)
-            rc = stage_tags_of(n.host, n.dir, &children);
-        if (rc == 0 && children.len)
-            rc = -ENOTEMPTY;
-        if (rc == 0)
-            host_created_dir_remove(n.host, n.dir);
+        if (rc == 0) rc = stage_tags_of(n.host, n.dir, &children);
+        if (rc == 0 && children.len) rc = -ENOTEMPTY;
+        if (rc == 0) host_created_dir_remove(n.host, n.dir);
         strlist_free(&children);
     } else {
         rc = n.kind == NODE_DIR ? -ENOTEMPTY : -ENOTDIR;
@@ -484,8 +432,7 @@ static int stage_copy_of(struct stage *s, const char *name, const struct node *s
 {
     if (src->sfile) {
         struct staged_file *f = src->sfile;
-        if (f->is_ref)
-            return stage_file_link_blob(s, name, f->ref_repo, f->ref_hex, f->size);
+        if (f->is_ref) return stage_file_link_blob(s, name, f->ref_repo, f->ref_hex, f->size);
         if (f->role == ROLE_BLOB && f->committed)
             return stage_file_link_blob(s, name, src->repo, f->hex, f->size);
         return -EXDEV;
@@ -494,8 +441,7 @@ static int stage_copy_of(struct stage *s, const char *name, const struct node *s
         return stage_file_link_blob(s, name, src->repo, src->entry->hex, src->entry->size);
     struct open_file *fh;
     int rc = file_handle_open(src, false, &fh);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = stage_file_set_bytes(s, name, fh->bytes.data, fh->bytes.len);
     file_handle_close(fh);
     return rc;
@@ -504,8 +450,7 @@ static int stage_copy_of(struct stage *s, const char *name, const struct node *s
 static int commit_named(struct stage *s, const char *name)
 {
     struct staged_file *f = stage_file_get(s, name);
-    if (!f)
-        return -ENOENT;
+    if (!f) return -ENOENT;
     int rc = has_final_name(f) ? stage_commit(s, f) : 0;
     staged_file_put(s, f);
     return rc;
@@ -514,29 +459,21 @@ static int commit_named(struct stage *s, const char *name)
 int rfs_link(const char *from, const char *to)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
+    if (!fs->cfg.rw) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     enum staged_role role;
     char hex[SHA256_HEX_LEN + 1];
     int rc = split_parent(to, dir, sizeof(dir), name, sizeof(name));
-    if (rc)
-        return rc;
-    if (stage_role_of(name, &role, hex))
-        return -EINVAL;
+    if (rc) return rc;
+    if (stage_role_of(name, &role, hex)) return -EINVAL;
     struct node src, parent;
-    if ((rc = resolve_path(fs, from, true, &src)))
-        return rc;
+    if ((rc = resolve_path(fs, from, true, &src))) return rc;
     struct stage *s = NULL;
     rc = src.kind == NODE_FILE ? stage_for_dir(fs, dir, &parent, &s) : -EPERM;
-    if (rc == 0 && s->host != src.host)
-        rc = -EXDEV; /* a mount works within one registry only */
-    if (rc == 0)
-        rc = stage_copy_of(s, name, &src);
-    if (rc == 0)
-        rc = commit_named(s, name);
-    if (s)
-        node_release(&parent);
+    if (rc == 0 && s->host != src.host) rc = -EXDEV; /* a mount works within one registry only */
+    if (rc == 0) rc = stage_copy_of(s, name, &src);
+    if (rc == 0) rc = commit_named(s, name);
+    if (s) node_release(&parent);
     stage_put(s);
     node_release(&src);
     return rc;
@@ -545,15 +482,12 @@ int rfs_link(const char *from, const char *to)
 static int rename_image(struct rfs *fs, struct node *src, const char *to, unsigned int flags)
 {
     (void)flags;
-    if (src->stage || is_digest_ref(src->ref))
-        return -EXDEV; /* let mv copy instead */
+    if (src->stage || is_digest_ref(src->ref)) return -EXDEV; /* let mv copy instead */
     char dir[PATH_MAX], name[NAME_MAX + 1];
     struct node parent;
     int rc = split_parent(to, dir, sizeof(dir), name, sizeof(name));
-    if (rc)
-        return rc;
-    if ((rc = resolve_path(fs, dir, false, &parent)))
-        return rc;
+    if (rc) return rc;
+    if ((rc = resolve_path(fs, dir, false, &parent))) return rc;
     struct stage *s = NULL;
     if (parent.kind != NODE_DIR || parent.host != src->host || !*parent.dir)
         rc = -EXDEV;
@@ -565,11 +499,9 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
         file.kind = NODE_FILE;
         file.entry = &src->view->entries[i];
         rc = stage_copy_of(s, file.entry->name, &file);
-        if (rc == 0)
-            rc = commit_named(s, file.entry->name);
+        if (rc == 0) rc = commit_named(s, file.entry->name);
     }
-    if (rc == 0)
-        rc = stage_try_publish(s, true);
+    if (rc == 0) rc = stage_try_publish(s, true);
     if (rc == 0 && backend_delete_manifest(src->host, src->repo, src->ref) == 0)
         host_invalidate_repo(src->host, src->repo, src->ref);
     else if (rc == 0)
@@ -584,17 +516,13 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
 int rfs_rename(const char *from, const char *to, unsigned int flags)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw)
-        return -EROFS;
-    if (flags & RENAME_EXCHANGE)
-        return -EINVAL;
+    if (!fs->cfg.rw) return -EROFS;
+    if (flags & RENAME_EXCHANGE) return -EINVAL;
     struct node src, dst;
     int rc = resolve_path(fs, from, true, &src);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bool exists = resolve_path(fs, to, false, &dst) == 0;
-    if (exists)
-        node_release(&dst);
+    if (exists) node_release(&dst);
     if (exists && (flags & RENAME_NOREPLACE)) {
         node_release(&src);
         return -EEXIST;
@@ -606,12 +534,10 @@ int rfs_rename(const char *from, const char *to, unsigned int flags)
     }
     char dir_from[PATH_MAX], dir_to[PATH_MAX], name_from[NAME_MAX + 1], name_to[NAME_MAX + 1];
     rc = split_parent(from, dir_from, sizeof(dir_from), name_from, sizeof(name_from));
-    if (rc == 0)
-        rc = split_parent(to, dir_to, sizeof(dir_to), name_to, sizeof(name_to));
+    if (rc == 0) rc = split_parent(to, dir_to, sizeof(dir_to), name_to, sizeof(name_to));
     if (rc == 0 && (src.kind != NODE_FILE || !src.sfile || strcmp(dir_from, dir_to) != 0))
         rc = -EXDEV; /* only temporary files are renamed, within their directory */
-    if (rc == 0)
-        rc = stage_rename(src.stage, name_from, name_to);
+    if (rc == 0) rc = stage_rename(src.stage, name_from, name_to);
     node_release(&src);
     return rc;
 }
@@ -624,8 +550,7 @@ ssize_t rfs_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, o
     (void)path_out;
     (void)flags;
     struct open_file *in = handle_of(fi_in), *out = handle_of(fi_out);
-    if (!out->sfile)
-        return -EBADF;
+    if (!out->sfile) return -EBADF;
     /* A whole blob copied within one registry becomes a reference: cp -r of a tag inside the
      * mount moves no blob bytes. */
     if (in->reader && in->host == out->host && off_in == 0 && off_out == 0 &&
@@ -634,18 +559,15 @@ ssize_t rfs_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, o
         return rc ? rc : (ssize_t)in->entry->size;
     }
     char *chunk = malloc(1 << 20);
-    if (!chunk)
-        return -ENOMEM;
+    if (!chunk) return -ENOMEM;
     size_t done = 0;
     ssize_t rc = 0;
     while (done < len) {
         size_t want = len - done < (1 << 20) ? len - done : (1 << 20);
         rc = file_handle_read(in, chunk, want, (uint64_t)off_in + done);
-        if (rc <= 0)
-            break;
+        if (rc <= 0) break;
         rc = stage_file_write(out->sfile, chunk, (size_t)rc, (uint64_t)off_out + done);
-        if (rc < 0)
-            break;
+        if (rc < 0) break;
         done += (size_t)rc;
     }
     free(chunk);
@@ -654,25 +576,20 @@ ssize_t rfs_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, o
 
 int rfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
-    if (strcmp(name, STATUS_XATTR) != 0)
-        return -ENODATA;
+    if (strcmp(name, STATUS_XATTR) != 0) return -ENODATA;
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char text[512] = "published";
     if (n.kind != NODE_IMAGE)
         rc = -ENODATA;
     else if (n.stage)
         stage_status_text(n.stage, text, sizeof(text));
     node_release(&n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t len = strlen(text);
-    if (size == 0)
-        return (int)len;
-    if (size < len)
-        return -ERANGE;
+    if (size == 0) return (int)len;
+    if (size < len) return -ERANGE;
     memcpy(value, text, len);
     return (int)len;
 }
@@ -681,17 +598,13 @@ int rfs_listxattr(const char *path, char *list, size_t size)
 {
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bool image = n.kind == NODE_IMAGE;
     node_release(&n);
-    if (!image)
-        return 0;
+    if (!image) return 0;
     size_t len = sizeof(STATUS_XATTR);
-    if (size == 0)
-        return (int)len;
-    if (size < len)
-        return -ERANGE;
+    if (size == 0) return (int)len;
+    if (size < len) return -ERANGE;
     memcpy(list, STATUS_XATTR, len);
     return (int)len;
 }
@@ -725,13 +638,11 @@ static void report_host(struct host *h)
         char *colon = strrchr(keys.items[i], ':');
         *colon = '\0';
         struct stage *s = stage_find(h, keys.items[i], colon + 1);
-        if (!s)
-            continue;
+        if (!s) continue;
         char text[512];
         stage_status_text(s, text, sizeof(text));
         if (s->files || s->status == STAGE_FAILED)
-            log_warn("%s/%s:%s was written but not published: %s", h->name, s->repo, s->tag,
-                     text);
+            log_warn("%s/%s:%s was written but not published: %s", h->name, s->repo, s->tag, text);
         stage_put(s);
     }
     strlist_free(&keys);

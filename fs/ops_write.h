@@ -12,8 +12,7 @@ void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
 int rfs_open_for_write(const char *path, struct fuse_file_info *fi);
 int rfs_mkdir(const char *path, mode_t mode);
 int rfs_create(const char *path, mode_t mode, struct fuse_file_info *fi);
-int rfs_write(const char *path, const char *buf, size_t size, off_t off,
-              struct fuse_file_info *fi);
+int rfs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi);
 int rfs_flush(const char *path, struct fuse_file_info *fi);
 int rfs_fsync(const char *path, int datasync, struct fuse_file_info *fi);
 int rfs_truncate(const char *path, off_t size, struct fuse_file_info *fi);

@@ -18,11 +18,9 @@ static int split_path(const char *path, struct components *c)
     for (const char *p = path; *p;) {
         while (*p == '/')
             p++;
-        if (!*p)
-            break;
+        if (!*p) break;
         size_t len = strcspn(p, "/");
-        if (c->n == MAX_COMPONENTS || len > REF_NAME_MAX + DIGEST_STR_LEN + 2)
-            return -ENOENT;
+        if (c->n == MAX_COMPONENTS || len > REF_NAME_MAX + DIGEST_STR_LEN + 2) return -ENOENT;
         c->item[c->n] = p;
         c->len[c->n++] = len;
         p += len;
@@ -33,10 +31,8 @@ static int split_path(const char *path, struct components *c)
 /* Joins prefix and a component into a repository path, checking the grammar. */
 static int join_repo(const char *prefix, const char *name, size_t len, char out[REF_NAME_MAX + 1])
 {
-    int n = snprintf(out, REF_NAME_MAX + 1, "%s%s%.*s", prefix, *prefix ? "/" : "", (int)len,
-                     name);
-    if (n < 0 || n > REF_NAME_MAX || !ref_valid_component(name, len))
-        return -ENOENT;
+    int n = snprintf(out, REF_NAME_MAX + 1, "%s%s%.*s", prefix, *prefix ? "/" : "", (int)len, name);
+    if (n < 0 || n > REF_NAME_MAX || !ref_valid_component(name, len)) return -ENOENT;
     return 0;
 }
 
@@ -45,49 +41,38 @@ static int resolve_staged(struct node *out, const char *name, size_t remaining)
 {
     struct stage *s = out->stage;
     out->view = s->base;
-    if (out->view)
-        __atomic_add_fetch(&out->view->refs, 1, __ATOMIC_ACQ_REL);
-    if (remaining == 0)
-        return 0;
+    if (out->view) __atomic_add_fetch(&out->view->refs, 1, __ATOMIC_ACQ_REL);
+    if (remaining == 0) return 0;
     out->sfile = stage_file_get(s, name);
     if (!out->sfile && out->view && !stage_is_hidden(s, name))
         out->entry = image_view_find(out->view, name);
-    if (!out->sfile && !out->entry)
-        return -ENOENT;
+    if (!out->sfile && !out->entry) return -ENOENT;
     out->kind = NODE_FILE;
     return 0;
 }
 
-static int resolve_image(struct node *out, const struct components *c, size_t rest,
-                         bool want_view)
+static int resolve_image(struct node *out, const struct components *c, size_t rest, bool want_view)
 {
     out->kind = NODE_IMAGE;
     size_t remaining = c->n - rest;
-    if (remaining > 1)
-        return -ENOENT;
-    if (!out->stage)
-        out->stage = stage_find(out->host, out->repo, out->ref);
+    if (remaining > 1) return -ENOENT;
+    if (!out->stage) out->stage = stage_find(out->host, out->repo, out->ref);
     if (out->stage) {
         char name[VIEW_NAME_MAX + 32];
-        if (remaining && c->len[rest] >= sizeof(name))
-            return -ENOENT;
+        if (remaining && c->len[rest] >= sizeof(name)) return -ENOENT;
         snprintf(name, sizeof(name), "%.*s", remaining ? (int)c->len[rest] : 0,
                  remaining ? c->item[rest] : "");
         return resolve_staged(out, name, remaining);
     }
     bool by_digest = strncmp(out->ref, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) == 0;
-    if (remaining == 0 && !want_view && !by_digest)
-        return 0;
+    if (remaining == 0 && !want_view && !by_digest) return 0;
     int rc = image_view_get(out->host, out->repo, out->ref, &out->view);
-    if (rc || remaining == 0)
-        return rc;
+    if (rc || remaining == 0) return rc;
     char name[VIEW_NAME_MAX];
-    if (c->len[rest] >= sizeof(name))
-        return -ENOENT;
+    if (c->len[rest] >= sizeof(name)) return -ENOENT;
     snprintf(name, sizeof(name), "%.*s", (int)c->len[rest], c->item[rest]);
     out->entry = image_view_find(out->view, name);
-    if (!out->entry)
-        return -ENOENT;
+    if (!out->entry) return -ENOENT;
     out->kind = NODE_FILE;
     return 0;
 }
@@ -98,23 +83,16 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
     const char *at = memchr(comp, '@', len);
     const char *colon = NULL;
     for (const char *p = comp; p < comp + len; p++)
-        if (*p == ':')
-            colon = p;
+        if (*p == ':') colon = p;
     const char *sep = at ? at : colon;
-    if (!sep)
-        return 1; /* not an alias */
-    if (join_repo(prefix, comp, (size_t)(sep - comp), out->repo))
-        return -ENOENT;
+    if (!sep) return 1; /* not an alias */
+    if (join_repo(prefix, comp, (size_t)(sep - comp), out->repo)) return -ENOENT;
     size_t ref_len = len - (size_t)(sep - comp) - 1;
-    if (ref_len >= sizeof(out->ref))
-        return -ENOENT;
+    if (ref_len >= sizeof(out->ref)) return -ENOENT;
     snprintf(out->ref, sizeof(out->ref), "%.*s", (int)ref_len, sep + 1);
-    if (at)
-        return ref_valid_digest(out->ref) ? 0 : -ENOENT;
-    if (!ref_valid_tag(out->ref))
-        return -ENOENT;
-    if ((out->stage = stage_find(out->host, out->repo, out->ref)))
-        return 0;
+    if (at) return ref_valid_digest(out->ref) ? 0 : -ENOENT;
+    if (!ref_valid_tag(out->ref)) return -ENOENT;
+    if ((out->stage = stage_find(out->host, out->repo, out->ref))) return 0;
     return host_has_tag(out->host, out->repo, out->ref);
 }
 
@@ -126,8 +104,7 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
         const char *comp = c->item[k];
         size_t len = c->len[k];
         int rc = try_alias(out, prefix, comp, len);
-        if (rc <= 0)
-            return rc ? rc : resolve_image(out, c, k + 1, want_view);
+        if (rc <= 0) return rc ? rc : resolve_image(out, c, k + 1, want_view);
 
         if (*prefix && len <= REF_TAG_MAX) {
             snprintf(out->ref, sizeof(out->ref), "%.*s", (int)len, comp);
@@ -136,8 +113,7 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
                 return resolve_image(out, c, k + 1, want_view);
             }
             int flags = host_dir_flags(out->host, prefix);
-            if (flags < 0)
-                return flags;
+            if (flags < 0) return flags;
             snprintf(out->ref, sizeof(out->ref), "%.*s", (int)len, comp);
             if ((flags & DIR_IS_REPO) && ref_valid_tag(out->ref)) {
                 int has = host_has_tag(out->host, prefix, out->ref);
@@ -145,22 +121,17 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
                     snprintf(out->repo, sizeof(out->repo), "%s", prefix);
                     return resolve_image(out, c, k + 1, want_view);
                 }
-                if (has != -ENOENT)
-                    return has; /* denied or unreachable: not "no such tag" */
+                if (has != -ENOENT) return has; /* denied or unreachable: not "no such tag" */
             }
         }
         char next[REF_NAME_MAX + 1];
-        if (join_repo(prefix, comp, len, next))
-            return -ENOENT;
+        if (join_repo(prefix, comp, len, next)) return -ENOENT;
         memcpy(prefix, next, sizeof(prefix));
     }
     int flags = host_dir_flags(out->host, prefix);
-    if (flags < 0)
-        return flags;
-    if (out->host->cfg->rw && host_created_dir_has(out->host, prefix))
-        flags |= DIR_IS_CREATED;
-    if (!flags)
-        return -ENOENT;
+    if (flags < 0) return flags;
+    if (out->host->cfg->rw && host_created_dir_has(out->host, prefix)) flags |= DIR_IS_CREATED;
+    if (!flags) return -ENOENT;
     out->kind = NODE_DIR;
     out->dir_flags = flags;
     snprintf(out->dir, sizeof(out->dir), "%s", prefix);
@@ -172,8 +143,7 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
     memset(out, 0, sizeof(*out));
     struct components c;
     int rc = split_path(path, &c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t first = 0;
     if (fs->single) {
         out->host = fs->single;
@@ -182,16 +152,13 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
         return 0;
     } else {
         char hostport[REF_HOST_MAX + 8];
-        if (c.len[0] >= sizeof(hostport))
-            return -ENOENT;
+        if (c.len[0] >= sizeof(hostport)) return -ENOENT;
         snprintf(hostport, sizeof(hostport), "%.*s", (int)c.len[0], c.item[0]);
-        if ((rc = rfs_host(fs, hostport, &out->host)))
-            return rc;
+        if ((rc = rfs_host(fs, hostport, &out->host))) return rc;
         first = 1;
     }
     rc = resolve_in_host(out, &c, first, want_view);
-    if (rc)
-        node_release(out);
+    if (rc) node_release(out);
     return rc;
 }
 
@@ -210,8 +177,7 @@ void node_release(struct node *n)
     image_view_put(n->view);
     n->view = NULL;
     n->entry = NULL;
-    if (n->sfile)
-        staged_file_put(n->stage, n->sfile);
+    if (n->sfile) staged_file_put(n->stage, n->sfile);
     n->sfile = NULL;
     stage_put(n->stage);
     n->stage = NULL;

@@ -16,7 +16,7 @@ struct node {
     struct host *host;
     char dir[REF_NAME_MAX + 1]; /* NODE_DIR: namespace path, "" for the registry root */
     int dir_flags;
-    char repo[REF_NAME_MAX + 1]; /* NODE_IMAGE, NODE_FILE */
+    char repo[REF_NAME_MAX + 1];                /* NODE_IMAGE, NODE_FILE */
     char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2]; /* tag or sha256:<hex> */
     struct image_view *view;                    /* NODE_FILE; NODE_IMAGE with want_view */
     const struct view_entry *entry;             /* NODE_FILE of a published image */

@@ -10,8 +10,7 @@
 
 int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
 {
-    if (!ref_valid_hostport(hostport) || !ref_looks_like_host(hostport))
-        return -ENOENT;
+    if (!ref_valid_hostport(hostport) || !ref_looks_like_host(hostport)) return -ENOENT;
     pthread_mutex_lock(&fs->lock);
     struct host *h = strmap_get(&fs->hosts, hostport);
     pthread_mutex_unlock(&fs->lock);
@@ -20,8 +19,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
         return 0;
     }
     int rc = host_new(hostport, &fs->cfg, &h);
-    if (rc)
-        return rc == -EINVAL ? -ENOENT : rc;
+    if (rc) return rc == -EINVAL ? -ENOENT : rc;
     rc = backend_ping(h);
     if (rc) {
         log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));
@@ -36,16 +34,14 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     }
     pthread_mutex_unlock(&fs->lock);
     host_free(h); /* lost a race, or out of memory */
-    if (!existing)
-        return -ENOMEM;
+    if (!existing) return -ENOMEM;
     *out = existing;
     return 0;
 }
 
 static void collect_name(struct strlist *out, const char *name)
 {
-    if (ref_valid_hostport(name) && ref_looks_like_host(name))
-        strlist_push(out, name);
+    if (ref_valid_hostport(name) && ref_looks_like_host(name)) strlist_push(out, name);
 }
 
 int rfs_host_names(struct rfs *fs, struct strlist *out)
@@ -59,8 +55,7 @@ int rfs_host_names(struct rfs *fs, struct strlist *out)
     if (d) {
         struct dirent *de;
         while ((de = readdir(d)))
-            if (de->d_type == DT_DIR)
-                collect_name(out, de->d_name);
+            if (de->d_type == DT_DIR) collect_name(out, de->d_name);
         closedir(d);
     }
     strlist_sort_unique(out);

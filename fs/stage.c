@@ -25,8 +25,7 @@ struct stage *stage_find(struct host *h, const char *repo, const char *tag)
     stage_key(repo, tag, key, sizeof(key));
     pthread_mutex_lock(&h->lock);
     struct stage *s = strmap_get(&h->stages, key);
-    if (s)
-        __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    if (s) __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&h->lock);
     return s;
 }
@@ -34,8 +33,7 @@ struct stage *stage_find(struct host *h, const char *repo, const char *tag)
 int stage_open(struct host *h, const char *repo, const char *tag, struct image_view *base,
                struct stage **out)
 {
-    if (!ref_valid_repo(repo) || !ref_valid_tag(tag))
-        return -EINVAL;
+    if (!ref_valid_repo(repo) || !ref_valid_tag(tag)) return -EINVAL;
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(repo, tag, key, sizeof(key));
     pthread_mutex_lock(&h->lock);
@@ -72,20 +70,16 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
 static void free_file(struct staged_file *f)
 {
     upstream_cancel(f);
-    if (f->fd >= 0)
-        close(f->fd);
-    if (f->spill[0])
-        unlink(f->spill);
-    if (f->hash.md)
-        sha256_abort(&f->hash);
+    if (f->fd >= 0) close(f->fd);
+    if (f->spill[0]) unlink(f->spill);
+    if (f->hash.md) sha256_abort(&f->hash);
     pthread_mutex_destroy(&f->io);
     free(f);
 }
 
 void stage_put(struct stage *s)
 {
-    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
+    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     while (s->files) {
         struct staged_file *f = s->files;
         s->files = f->next;
@@ -109,17 +103,14 @@ void stage_forget(struct stage *s)
     stage_key(s->repo, s->tag, key, sizeof(key));
     pthread_mutex_lock(&s->host->lock);
     struct stage *listed = strmap_get(&s->host->stages, key);
-    if (listed == s)
-        strmap_remove(&s->host->stages, key);
+    if (listed == s) strmap_remove(&s->host->stages, key);
     pthread_mutex_unlock(&s->host->lock);
-    if (listed == s)
-        stage_put(s);
+    if (listed == s) stage_put(s);
 }
 
 static bool is_hex_name(const char *name, size_t len)
 {
-    if (len != SHA256_HEX_LEN)
-        return false;
+    if (len != SHA256_HEX_LEN) return false;
     char hex[SHA256_HEX_LEN + 1];
     memcpy(hex, name, SHA256_HEX_LEN);
     hex[SHA256_HEX_LEN] = '\0';
@@ -155,8 +146,7 @@ int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_
 static struct staged_file *find_locked(struct stage *s, const char *name)
 {
     for (struct staged_file *f = s->files; f; f = f->next)
-        if (strcmp(f->name, name) == 0)
-            return f;
+        if (strcmp(f->name, name) == 0) return f;
     return NULL;
 }
 
@@ -164,8 +154,7 @@ struct staged_file *stage_file_get(struct stage *s, const char *name)
 {
     pthread_mutex_lock(&s->lock);
     struct staged_file *f = find_locked(s, name);
-    if (f)
-        f->refs++;
+    if (f) f->refs++;
     pthread_mutex_unlock(&s->lock);
     return f;
 }
@@ -182,8 +171,7 @@ void staged_file_put(struct stage *s, struct staged_file *f)
     pthread_mutex_lock(&s->lock);
     bool last = --f->refs == 0;
     pthread_mutex_unlock(&s->lock);
-    if (last)
-        free_file(f);
+    if (last) free_file(f);
 }
 
 /* Called with s->lock held: takes f out of the list and drops the list's reference. */
@@ -192,8 +180,7 @@ static void unlist_locked(struct stage *s, struct staged_file *f)
     for (struct staged_file **p = &s->files; *p; p = &(*p)->next) {
         if (*p == f) {
             *p = f->next;
-            if (--f->refs == 0)
-                free_file(f);
+            if (--f->refs == 0) free_file(f);
             return;
         }
     }
@@ -218,12 +205,10 @@ bool stage_is_hidden(struct stage *s, const char *name)
 static struct staged_file *new_file(const char *name, mode_t mode)
 {
     struct staged_file *f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     snprintf(f->name, sizeof(f->name), "%s", name);
     char hex[SHA256_HEX_LEN + 1];
-    if (stage_role_of(name, &f->role, hex) == 0)
-        memcpy(f->hex, hex, sizeof(hex));
+    if (stage_role_of(name, &f->role, hex) == 0) memcpy(f->hex, hex, sizeof(hex));
     f->fd = -1;
     pthread_mutex_init(&f->io, NULL);
     f->mode = mode & 07777;
@@ -236,8 +221,7 @@ static int open_spill(struct stage *s, struct staged_file *f)
 {
     int n = snprintf(f->spill, sizeof(f->spill), "%s/upload.XXXXXX",
                      blobcache_partial_dir(s->host->blobs));
-    if (n < 0 || (size_t)n >= sizeof(f->spill))
-        return -ENAMETOOLONG;
+    if (n < 0 || (size_t)n >= sizeof(f->spill)) return -ENAMETOOLONG;
     f->fd = mkstemp(f->spill);
     if (f->fd < 0) {
         f->spill[0] = '\0';
@@ -250,8 +234,7 @@ static int open_spill(struct stage *s, struct staged_file *f)
 static void insert_locked(struct stage *s, struct staged_file *f)
 {
     struct staged_file *old = find_locked(s, f->name);
-    if (old)
-        unlist_locked(s, old);
+    if (old) unlist_locked(s, old);
     hide_locked(s, f->name);
     f->next = s->files;
     s->files = f;
@@ -260,8 +243,7 @@ static void insert_locked(struct stage *s, struct staged_file *f)
 int stage_file_create(struct stage *s, const char *name, mode_t mode, struct staged_file **out)
 {
     struct staged_file *f = new_file(name, mode);
-    if (!f)
-        return -ENOMEM;
+    if (!f) return -ENOMEM;
     int rc = open_spill(s, f);
     if (rc) {
         free_file(f);
@@ -277,12 +259,11 @@ int stage_file_create(struct stage *s, const char *name, mode_t mode, struct sta
     return 0;
 }
 
-int stage_file_link_blob(struct stage *s, const char *name, const char *from_repo,
-                         const char *hex, uint64_t size)
+int stage_file_link_blob(struct stage *s, const char *name, const char *from_repo, const char *hex,
+                         uint64_t size)
 {
     struct staged_file *f = new_file(name, 0644);
-    if (!f)
-        return -ENOMEM;
+    if (!f) return -ENOMEM;
     f->is_ref = true;
     f->size = size;
     f->dirty = true;
@@ -298,8 +279,7 @@ int stage_file_set_bytes(struct stage *s, const char *name, const void *data, si
 {
     struct staged_file *f;
     int rc = stage_file_create(s, name, 0644, &f);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = stage_file_write(f, data, len, 0);
     staged_file_put(s, f);
     return rc < 0 ? rc : 0;
@@ -309,11 +289,9 @@ int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char
                         uint64_t size)
 {
     upstream_cancel(f);
-    if (f->fd >= 0)
-        close(f->fd);
+    if (f->fd >= 0) close(f->fd);
     f->fd = -1;
-    if (f->spill[0])
-        unlink(f->spill);
+    if (f->spill[0]) unlink(f->spill);
     f->spill[0] = '\0';
     f->is_ref = true;
     f->size = size;
@@ -326,14 +304,12 @@ int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char
 
 int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_t off)
 {
-    if (f->fd < 0)
-        return -EBADF;
+    if (f->fd < 0) return -EBADF;
     size_t done = 0;
     while (done < len) {
         ssize_t n = pwrite(f->fd, buf + done, len - done, (off_t)(off + done));
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -errno;
         }
         done += (size_t)n;
@@ -345,8 +321,7 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
     } else {
         f->hash_broken = true; /* the commit hashes the file instead */
     }
-    if (off + len > f->size)
-        f->size = off + len;
+    if (off + len > f->size) f->size = off + len;
     f->dirty = true;
     f->committed = false;
     upstream_notify(f);
@@ -356,8 +331,7 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
 
 ssize_t stage_file_read(struct staged_file *f, char *buf, size_t len, uint64_t off)
 {
-    if (f->fd < 0)
-        return -EIO; /* references have no local bytes */
+    if (f->fd < 0) return -EIO; /* references have no local bytes */
     ssize_t n = pread(f->fd, buf, len, (off_t)off);
     return n < 0 ? -errno : n;
 }
@@ -366,14 +340,11 @@ int stage_file_truncate(struct staged_file *f, uint64_t size)
 {
     if (size == f->size)
         return 0; /* rsync --inplace truncates to the size it wrote: nothing changes */
-    if (f->is_ref)
-        return -EINVAL;
+    if (f->is_ref) return -EINVAL;
     upstream_cancel(f); /* what it sent is no longer the file's beginning */
-    if (ftruncate(f->fd, (off_t)size))
-        return -errno;
+    if (ftruncate(f->fd, (off_t)size)) return -errno;
     pthread_mutex_lock(&f->io);
-    if (size != f->size || size != f->hashed)
-        f->hash_broken = size != f->hashed;
+    if (size != f->size || size != f->hashed) f->hash_broken = size != f->hashed;
     if (size == 0 && f->hash.md) {
         /* O_TRUNC before rewriting: start the running hash over */
         sha256_abort(&f->hash);
@@ -392,10 +363,9 @@ int stage_unlink(struct stage *s, const char *name)
 {
     pthread_mutex_lock(&s->lock);
     struct staged_file *f = find_locked(s, name);
-    bool in_base = s->base && image_view_find(s->base, name) &&
-                   !strlist_contains_sorted(&s->hidden, name);
-    if (f)
-        unlist_locked(s, f);
+    bool in_base =
+        s->base && image_view_find(s->base, name) && !strlist_contains_sorted(&s->hidden, name);
+    if (f) unlist_locked(s, f);
     hide_locked(s, name);
     pthread_mutex_unlock(&s->lock);
     return f || in_base ? 0 : -ENOENT;
@@ -405,8 +375,7 @@ int stage_rename(struct stage *s, const char *from, const char *to)
 {
     enum staged_role role;
     char hex[SHA256_HEX_LEN + 1];
-    if (stage_role_of(to, &role, hex))
-        return -EINVAL;
+    if (stage_role_of(to, &role, hex)) return -EINVAL;
     pthread_mutex_lock(&s->lock);
     struct staged_file *f = find_locked(s, from);
     if (!f) {
@@ -415,8 +384,7 @@ int stage_rename(struct stage *s, const char *from, const char *to)
     }
     f->refs++;
     struct staged_file *old = find_locked(s, to);
-    if (old && old != f)
-        unlist_locked(s, old);
+    if (old && old != f) unlist_locked(s, old);
     hide_locked(s, to);
     snprintf(f->name, sizeof(f->name), "%s", to);
     f->role = role;
@@ -439,8 +407,8 @@ void stage_status_text(struct stage *s, char *out, size_t outlen)
     }
     switch (s->status) {
     case STAGE_OPEN:
-        snprintf(out, outlen, "incomplete: %zu files written, %zu committed%s%s", files,
-                 committed, s->reason[0] ? "; " : "", s->reason);
+        snprintf(out, outlen, "incomplete: %zu files written, %zu committed%s%s", files, committed,
+                 s->reason[0] ? "; " : "", s->reason);
         break;
     case STAGE_FAILED:
         snprintf(out, outlen, "failed: %s", s->reason);

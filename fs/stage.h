@@ -101,8 +101,8 @@ void staged_file_put(struct stage *s, struct staged_file *f);
 /* Creates (or truncates, when it exists) a file with spill storage. */
 int stage_file_create(struct stage *s, const char *name, mode_t mode, struct staged_file **out);
 /* A file whose content is a blob of another repository (ln, copy within the registry). */
-int stage_file_link_blob(struct stage *s, const char *name, const char *from_repo,
-                         const char *hex, uint64_t size);
+int stage_file_link_blob(struct stage *s, const char *name, const char *from_repo, const char *hex,
+                         uint64_t size);
 /* A file with the given bytes (linking version or manifests from another tag). */
 int stage_file_set_bytes(struct stage *s, const char *name, const void *data, size_t len);
 /* Turns an empty written file into a reference to a blob of this registry. */

@@ -13,7 +13,8 @@
 #include "fs/upstream.h"
 #include "fs/backend.h"
 
-static int fail(struct stage *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct stage *s, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Records why the image cannot be published, logs it once, and returns rc for the tool. */
 static int fail(struct stage *s, int rc, const char *fmt, ...)
@@ -53,18 +54,15 @@ static int content_hex(struct staged_file *f, char hex[SHA256_HEX_LEN + 1])
 
 static int read_small(struct staged_file *f, struct buf *out)
 {
-    if (f->size > MANIFEST_MAX_BYTES)
-        return -EFBIG;
+    if (f->size > MANIFEST_MAX_BYTES) return -EFBIG;
     buf_reset(out);
     out->limit = MANIFEST_MAX_BYTES;
     char chunk[65536];
     for (uint64_t off = 0; off < f->size;) {
         ssize_t n = pread(f->fd, chunk, sizeof(chunk), (off_t)off);
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
+        if (n <= 0) return n < 0 ? -errno : -EIO;
         int rc = buf_append(out, chunk, (size_t)n);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         off += (uint64_t)n;
     }
     return 0;
@@ -80,23 +78,19 @@ static int ensure_blob(struct stage *s, const char *hex, const char *from, int f
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
     int rc = backend_blob_exists(h, s->repo, digest, &have);
     if (rc == 0 && have != size) {
-        log_error("%s/%s: blob %s is %llu bytes in the registry, the manifest says %llu",
-                  h->name, s->repo, hex, (unsigned long long)have, (unsigned long long)size);
+        log_error("%s/%s: blob %s is %llu bytes in the registry, the manifest says %llu", h->name,
+                  s->repo, hex, (unsigned long long)have, (unsigned long long)size);
         return -EBADMSG;
     }
-    if (rc != -ENOENT)
-        return rc;
+    if (rc != -ENOENT) return rc;
     char home[REF_NAME_MAX + 1];
-    if (from)
-        snprintf(home, sizeof(home), "%s", from);
+    if (from) snprintf(home, sizeof(home), "%s", from);
     if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, s->repo) != 0) {
         rc = backend_blob_mount(h, s->repo, digest, home);
         /* Harbor and others refuse some mounts (EACCES): uploading still works then */
-        if (rc != -ENOENT && !(rc == -EACCES && fd >= 0))
-            return rc;
+        if (rc != -ENOENT && !(rc == -EACCES && fd >= 0)) return rc;
     }
-    if (fd < 0)
-        return -ENOENT;
+    if (fd < 0) return -ENOENT;
     return backend_upload_blob(h, s->repo, digest, fd, size);
 }
 
@@ -113,8 +107,7 @@ static int commit_blob(struct stage *s, struct staged_file *f)
     char actual[SHA256_HEX_LEN + 1];
     bool streamed = upstream_finish(f) == 0; /* before content_hex consumes the hash */
     int rc = content_hex(f, actual);
-    if (rc)
-        return fail(s, rc, "%s: cannot hash it: %s", f->name, strerror(-rc));
+    if (rc) return fail(s, rc, "%s: cannot hash it: %s", f->name, strerror(-rc));
     if (strcmp(actual, f->hex) != 0) {
         log_error("%s/%s:%s: blob %s has content sha256:%s; dropped", s->host->name, s->repo,
                   s->tag, f->hex, actual);
@@ -122,8 +115,7 @@ static int commit_blob(struct stage *s, struct staged_file *f)
         return -EIO;
     }
     /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
-    if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0)
-        f->spill[0] = '\0';
+    if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0) f->spill[0] = '\0';
     rc = streamed ? 0 : ensure_blob(s, f->hex, NULL, f->fd, f->size);
     if (rc)
         return fail(s, rc == -ENOENT || rc == -EBADMSG ? -EIO : rc, "blob %s: upload failed: %s",
@@ -138,8 +130,7 @@ static bool is_committed(struct stage *s, const char *name)
 {
     struct staged_file *f = stage_file_get(s, name);
     bool committed = f && f->committed;
-    if (f)
-        staged_file_put(s, f);
+    if (f) staged_file_put(s, f);
     return committed;
 }
 
@@ -176,8 +167,7 @@ static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring
             rc = fail(s, -EIO, "%s: %s", f->name, err);
         } else {
             manifest_free(&m);
-            if (f->role == ROLE_MANIFEST)
-                *declaring = is_committed(s, "version");
+            if (f->role == ROLE_MANIFEST) *declaring = is_committed(s, "version");
         }
         break;
     }
@@ -199,8 +189,7 @@ int stage_commit(struct stage *s, struct staged_file *f)
     pthread_mutex_lock(&s->commit);
     int rc = f->dirty ? commit_locked(s, f, &declaring) : 0;
     pthread_mutex_unlock(&s->commit);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     return stage_try_publish(s, declaring);
 }
 
@@ -220,23 +209,19 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
     struct staged_file *manifest = NULL;
     pthread_mutex_lock(&s->lock);
     for (struct staged_file *f = s->files; f; f = f->next) {
-        if (f->role == ROLE_TEMP)
-            continue;
+        if (f->role == ROLE_TEMP) continue;
         if (f->writers || !f->committed) {
             snap->pending = true;
             snap->open = f->writers > 0;
             snprintf(snap->pending_name, sizeof(snap->pending_name), "%s", f->name);
         }
-        if (f->role == ROLE_VERSION)
-            snap->has_version = true;
-        if (f->role == ROLE_MANIFEST)
-            manifest = f;
+        if (f->role == ROLE_VERSION) snap->has_version = true;
+        if (f->role == ROLE_MANIFEST) manifest = f;
     }
     /* The published version still counts; the published manifest does not: republishing it
      * would undo an overwrite in progress, and publishing it unchanged is pointless. */
     snap->has_version |= s->base && !strlist_contains_sorted(&s->hidden, "version");
-    if (manifest && manifest->committed)
-        read_small(manifest, &snap->manifest);
+    if (manifest && manifest->committed) read_small(manifest, &snap->manifest);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -292,8 +277,7 @@ static int instance_bytes(struct stage *s, const struct descriptor *d, struct bu
 static int put_manifest(struct stage *s, const char *ref, const struct buf *bytes,
                         const char *media_type)
 {
-    int rc = backend_put_manifest(s->host, s->repo, ref, media_type, bytes->data,
-                                   bytes->len);
+    int rc = backend_put_manifest(s->host, s->repo, ref, media_type, bytes->data, bytes->len);
     return rc ? fail(s, rc, "PUT manifest %s: %s", ref, strerror(-rc)) : 0;
 }
 
@@ -314,8 +298,8 @@ static int publish_instances(struct stage *s, const struct manifest *index, bool
             *missing = true;
             note_waiting(s, "waiting for %s.manifest.json", d->digest + strlen(DIGEST_PREFIX));
             rc = 0;
-        } else if (rc == 0 && manifest_parse(bytes.data ? bytes.data : "", bytes.len, NULL, &m,
-                                             err, sizeof(err))) {
+        } else if (rc == 0 && manifest_parse(bytes.data ? bytes.data : "", bytes.len, NULL, &m, err,
+                                             sizeof(err))) {
             rc = fail(s, -EIO, "instance %s: %s", d->digest, err);
         } else if (rc == 0) {
             if (m.kind != MANIFEST_IMAGE)
@@ -335,12 +319,9 @@ static int publish(struct stage *s, const struct buf *bytes, const struct manife
 {
     bool missing = false;
     int rc = 0;
-    if (m->kind == MANIFEST_INDEX)
-        rc = publish_instances(s, m, false, &missing);
-    if (rc == 0)
-        rc = put_manifest(s, s->tag, bytes, m->media_type);
-    if (rc)
-        return rc;
+    if (m->kind == MANIFEST_INDEX) rc = publish_instances(s, m, false, &missing);
+    if (rc == 0) rc = put_manifest(s, s->tag, bytes, m->media_type);
+    if (rc) return rc;
     pthread_mutex_lock(&s->lock);
     s->status = STAGE_PUBLISHED;
     s->reason[0] = '\0';
@@ -359,19 +340,15 @@ static int recommit_failed(struct stage *s)
         struct staged_file *f = NULL;
         pthread_mutex_lock(&s->lock);
         for (struct staged_file *g = s->files; g && !f; g = g->next)
-            if (g->role != ROLE_TEMP && !g->committed && !g->writers)
-                f = g;
-        if (f)
-            f->refs++;
+            if (g->role != ROLE_TEMP && !g->committed && !g->writers) f = g;
+        if (f) f->refs++;
         pthread_mutex_unlock(&s->lock);
-        if (!f)
-            return 0;
+        if (!f) return 0;
         bool ignored;
         f->dirty = true;
         int rc = commit_locked(s, f, &ignored);
         staged_file_put(s, f);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
 }
 
@@ -388,8 +365,7 @@ int stage_try_publish(struct stage *s, bool declaring)
             rc = fail(s, -EIO, "%s %s", snap.pending_name,
                       snap.open ? "is still being written" : "was not committed");
     } else if (!snap.manifest.len) {
-        if (declaring)
-            rc = fail(s, -EIO, "the image has no manifest.json");
+        if (declaring) rc = fail(s, -EIO, "the image has no manifest.json");
     } else {
         struct manifest m;
         char err[200];

@@ -40,17 +40,14 @@ static ssize_t stream_read(void *ctx, char *buf, size_t len)
             pthread_mutex_unlock(&f->io);
             return -ECANCELED;
         }
-        if (up->sent < limit || up->eof)
-            break;
+        if (up->sent < limit || up->eof) break;
         pthread_cond_wait(&up->more, &f->io);
     }
     pthread_mutex_unlock(&f->io);
-    if (up->sent >= limit)
-        return 0;
+    if (up->sent >= limit) return 0;
     size_t n = limit - up->sent < len ? (size_t)(limit - up->sent) : len;
     ssize_t got = pread(f->fd, buf, n, (off_t)up->sent);
-    if (got <= 0)
-        return got < 0 ? -errno : -EIO;
+    if (got <= 0) return got < 0 ? -errno : -EIO;
     up->sent += (uint64_t)got;
     return got;
 }
@@ -72,11 +69,9 @@ static void *stream_thread(void *arg)
 
 void upstream_start(struct host *h, const char *repo, struct staged_file *f)
 {
-    if (h->local_root || f->role != ROLE_BLOB || f->up)
-        return;
+    if (h->local_root || f->role != ROLE_BLOB || f->up) return;
     struct upstream *up = calloc(1, sizeof(*up));
-    if (!up)
-        return;
+    if (!up) return;
     up->host = h;
     up->f = f;
     snprintf(up->repo, sizeof(up->repo), "%s", repo);
@@ -92,8 +87,7 @@ void upstream_start(struct host *h, const char *repo, struct staged_file *f)
 
 void upstream_notify(struct staged_file *f)
 {
-    if (f->up)
-        pthread_cond_broadcast(&f->up->more);
+    if (f->up) pthread_cond_broadcast(&f->up->more);
 }
 
 static int join(struct staged_file *f)
@@ -109,8 +103,7 @@ static int join(struct staged_file *f)
 
 int upstream_finish(struct staged_file *f)
 {
-    if (!f->up)
-        return -ENOENT;
+    if (!f->up) return -ENOENT;
     pthread_mutex_lock(&f->io);
     if (!f->hash_broken && f->hashed == f->size) {
         f->up->final_size = f->size;
@@ -122,15 +115,14 @@ int upstream_finish(struct staged_file *f)
     pthread_mutex_unlock(&f->io);
     int rc = join(f);
     if (rc && rc != -EEXIST)
-        log_debug("blob %s: streamed upload did not complete (%s); uploading from the file",
-                  f->hex, strerror(-rc));
+        log_debug("blob %s: streamed upload did not complete (%s); uploading from the file", f->hex,
+                  strerror(-rc));
     return rc;
 }
 
 void upstream_cancel(struct staged_file *f)
 {
-    if (!f->up)
-        return;
+    if (!f->up) return;
     pthread_mutex_lock(&f->io);
     f->up->cancelled = true;
     pthread_cond_broadcast(&f->up->more);

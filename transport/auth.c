@@ -31,7 +31,6 @@ struct auth {
 
 /* ---- challenges ---- */
 
-
 /* token or quoted-string into out; NULL when malformed or longer than out. */
 static const char *parse_value(const char *p, char *out, size_t outlen)
 {
@@ -39,20 +38,16 @@ static const char *parse_value(const char *p, char *out, size_t outlen)
     if (*p != '"') {
         /* strictly a token, but registries send unquoted URLs: take all up to a separator */
         while ((unsigned char)*p > 0x20 && *p != ',' && *p != '"' && *p != 0x7f) {
-            if (n + 1 >= outlen)
-                return NULL;
+            if (n + 1 >= outlen) return NULL;
             out[n++] = *p++;
         }
         out[n] = '\0';
         return p;
     }
     for (p++; *p != '"'; p++) {
-        if (*p == '\0')
-            return NULL;
-        if (*p == '\\' && p[1])
-            p++;
-        if (n + 1 >= outlen)
-            return NULL;
+        if (*p == '\0') return NULL;
+        if (*p == '\\' && p[1]) p++;
+        if (n + 1 >= outlen) return NULL;
         out[n++] = *p;
     }
     out[n] = '\0';
@@ -82,10 +77,8 @@ static char *param_slot(struct auth_challenge *ch, const char *name, size_t *len
 
 static enum auth_scheme scheme_of(const char *name)
 {
-    if (strcasecmp(name, "bearer") == 0)
-        return AUTH_BEARER;
-    if (strcasecmp(name, "basic") == 0)
-        return AUTH_BASIC;
+    if (strcasecmp(name, "bearer") == 0) return AUTH_BEARER;
+    if (strcasecmp(name, "basic") == 0) return AUTH_BASIC;
     return AUTH_OTHER;
 }
 
@@ -99,16 +92,14 @@ static int parse_params(const char *p, struct auth_challenge *out, const char **
         p = skip_ws(p);
         while (*p == ',' || *p == ' ' || *p == '\t')
             p++;
-        if (*p == '\0')
-            return 0;
+        if (*p == '\0') return 0;
         const char *start = p;
         size_t n = 0;
         while (is_token_char(*p) && n + 1 < sizeof(name))
             name[n++] = *p++;
         name[n] = '\0';
         p = skip_ws(p);
-        if (n == 0)
-            return -EINVAL;
+        if (n == 0) return -EINVAL;
         if (*p != '=') { /* "Basic realm=x, Bearer ..." : the next challenge */
             *next = start;
             return 0;
@@ -120,8 +111,7 @@ static int parse_params(const char *p, struct auth_challenge *out, const char **
             len = sizeof(scratch);
         }
         p = parse_value(skip_ws(p + 1), dst, len);
-        if (!p)
-            return -EINVAL;
+        if (!p) return -EINVAL;
     }
 }
 
@@ -136,12 +126,10 @@ static int parse_one(const char *p, struct auth_challenge *out, const char **nex
     while (is_token_char(*p) && n + 1 < sizeof(scheme))
         scheme[n++] = *p++;
     scheme[n] = '\0';
-    if (n == 0 || (*p && *p != ' ' && *p != '\t' && *p != ','))
-        return -EINVAL;
+    if (n == 0 || (*p && *p != ' ' && *p != '\t' && *p != ',')) return -EINVAL;
     out->scheme = scheme_of(scheme);
     int rc = parse_params(p, out, next);
-    if (rc)
-        memset(out, 0, sizeof(*out));
+    if (rc) memset(out, 0, sizeof(*out));
     return rc;
 }
 
@@ -165,15 +153,12 @@ int auth_parse_best_challenge(const char *value, struct auth_challenge *out)
     struct auth_challenge ch;
     bool found = false;
     memset(out, 0, sizeof(*out));
-    if (!value)
-        return -EINVAL;
+    if (!value) return -EINVAL;
     const char *p = value;
     for (int i = 0; p && i < 16; i++) {
         const char *next;
-        if (parse_one(p, &ch, &next) != 0)
-            break;
-        if (!found || scheme_rank(ch.scheme) > scheme_rank(out->scheme))
-            *out = ch;
+        if (parse_one(p, &ch, &next) != 0) break;
+        if (!found || scheme_rank(ch.scheme) > scheme_rank(out->scheme)) *out = ch;
         found = true;
         p = next;
     }
@@ -185,32 +170,26 @@ int auth_parse_best_challenge(const char *value, struct auth_challenge *out)
 static bool valid_token(const char *t)
 {
     size_t len = strnlen(t, AUTH_TOKEN_MAX + 1);
-    if (len == 0 || len > AUTH_TOKEN_MAX)
-        return false;
+    if (len == 0 || len > AUTH_TOKEN_MAX) return false;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
-            return false;
+        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f) return false;
     return true;
 }
 
 /* Copies a string member when it is a usable token, and wipes it in the parse tree. */
 static char *take_secret(const cJSON *item)
 {
-    if (!cJSON_IsString(item) || !item->valuestring)
-        return NULL;
+    if (!cJSON_IsString(item) || !item->valuestring) return NULL;
     char *copy = valid_token(item->valuestring) ? strdup(item->valuestring) : NULL;
     explicit_bzero(item->valuestring, strlen(item->valuestring));
     return copy;
 }
 
-char *auth_parse_token_reply(const char *json, size_t len, long *expires_in,
-                             char **refresh_token)
+char *auth_parse_token_reply(const char *json, size_t len, long *expires_in, char **refresh_token)
 {
     *expires_in = 60;
-    if (refresh_token)
-        *refresh_token = NULL;
-    if (!json || len == 0 || len > AUTH_TOKEN_RESPONSE_MAX)
-        return NULL;
+    if (refresh_token) *refresh_token = NULL;
+    if (!json || len == 0 || len > AUTH_TOKEN_RESPONSE_MAX) return NULL;
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -243,8 +222,7 @@ char *auth_parse_token_response(const char *json, size_t len, long *expires_in)
 
 void auth_token_free(char *token)
 {
-    if (!token)
-        return;
+    if (!token) return;
     explicit_bzero(token, strlen(token));
     free(token);
 }
@@ -268,8 +246,7 @@ static void slot_clear(struct token_slot *s)
 int auth_new(struct auth **out)
 {
     struct auth *a = calloc(1, sizeof(*a));
-    if (!a)
-        return -ENOMEM;
+    if (!a) return -ENOMEM;
     pthread_mutex_init(&a->lock, NULL);
     *out = a;
     return 0;
@@ -277,8 +254,7 @@ int auth_new(struct auth **out)
 
 void auth_free(struct auth *a)
 {
-    if (!a)
-        return;
+    if (!a) return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         slot_clear(&a->slots[i]);
     pthread_mutex_destroy(&a->lock);
@@ -297,8 +273,7 @@ bool auth_get_challenge(struct auth *a, struct auth_challenge *out)
 {
     pthread_mutex_lock(&a->lock);
     bool have = a->have_challenge;
-    if (have)
-        *out = a->challenge;
+    if (have) *out = a->challenge;
     pthread_mutex_unlock(&a->lock);
     return have;
 }
@@ -306,8 +281,7 @@ bool auth_get_challenge(struct auth *a, struct auth_challenge *out)
 static struct token_slot *find_slot(struct auth *a, const char *scope)
 {
     for (size_t i = 0; i < CACHE_SLOTS; i++)
-        if (a->slots[i].scope && strcmp(a->slots[i].scope, scope) == 0)
-            return &a->slots[i];
+        if (a->slots[i].scope && strcmp(a->slots[i].scope, scope) == 0) return &a->slots[i];
     return NULL;
 }
 
@@ -328,24 +302,19 @@ char *auth_token_get(struct auth *a, const char *scope)
 static struct token_slot *victim_slot(struct auth *a, const char *scope)
 {
     struct token_slot *s = find_slot(a, scope);
-    if (s)
-        return s;
+    if (s) return s;
     struct token_slot *best = &a->slots[0];
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (!a->slots[i].scope)
-            return &a->slots[i];
-        if (a->slots[i].expires < best->expires)
-            best = &a->slots[i];
+        if (!a->slots[i].scope) return &a->slots[i];
+        if (a->slots[i].expires < best->expires) best = &a->slots[i];
     }
     return best;
 }
 
 void auth_token_put(struct auth *a, const char *scope, const char *token, long expires_in)
 {
-    if (expires_in > TOKEN_LIFETIME_MAX_S)
-        expires_in = TOKEN_LIFETIME_MAX_S;
-    if (expires_in < 1)
-        return;
+    if (expires_in > TOKEN_LIFETIME_MAX_S) expires_in = TOKEN_LIFETIME_MAX_S;
+    if (expires_in < 1) return;
     /* renew early: by the margin, or by a fifth of a short lifetime */
     int64_t life = (int64_t)expires_in * 1000;
     int64_t margin = life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
@@ -369,7 +338,6 @@ void auth_token_drop(struct auth *a, const char *scope)
 {
     pthread_mutex_lock(&a->lock);
     struct token_slot *s = find_slot(a, scope);
-    if (s)
-        slot_clear(s);
+    if (s) slot_clear(s);
     pthread_mutex_unlock(&a->lock);
 }

@@ -39,8 +39,7 @@ char *auth_parse_token_response(const char *json, size_t len, long *expires_in);
 
 /* The same, plus an OAuth2 "refresh_token" (a rotated identity token) when the reply has one:
  * *refresh_token is then a malloc'd string (free with auth_token_free), else NULL. */
-char *auth_parse_token_reply(const char *json, size_t len, long *expires_in,
-                             char **refresh_token);
+char *auth_parse_token_reply(const char *json, size_t len, long *expires_in, char **refresh_token);
 
 struct auth;
 

@@ -447,8 +447,9 @@ int authfile_load(const char *path, const char *hostport, struct authfile **out)
     if (rc) {
         if (rc != -ENOENT)
             log_warn("authfile %s: %s; using no credentials from it", path,
-                     rc == -EINVAL ? "not a regular file"
-                                   : rc == -EFBIG ? "too large" : strerror(-rc));
+                     rc == -EINVAL  ? "not a regular file"
+                     : rc == -EFBIG ? "too large"
+                                    : strerror(-rc));
         return rc;
     }
     char err[320];

@@ -78,18 +78,15 @@ bool http_failed_to_connect(const struct http_response *resp)
 
 bool http_tls_not_spoken(const struct http_response *resp)
 {
-    if (!http_failed_to_connect(resp))
-        return false;
+    if (!http_failed_to_connect(resp)) return false;
     if (resp->curl_code == CURLE_COULDNT_CONNECT)
         return true; /* nothing listens there (e.g. :443 when the registry is on :80) */
-    if (resp->curl_code != CURLE_SSL_CONNECT_ERROR)
-        return false;
+    if (resp->curl_code != CURLE_SSL_CONNECT_ERROR) return false;
     /* what OpenSSL says when the other side answers a ClientHello with plain HTTP */
     static const char *const plain[] = {"wrong version number", "packet length too long",
                                         "unknown protocol", "http request"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-        if (strcasestr(resp->curl_error, plain[i]))
-            return true;
+        if (strcasestr(resp->curl_error, plain[i])) return true;
     return false;
 }
 
@@ -126,8 +123,7 @@ static void copy_value(char *out, size_t outlen, const char *value, size_t len)
     while (len && (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' ||
                    value[len - 1] == '\n'))
         len--;
-    if (len >= outlen)
-        len = outlen - 1;
+    if (len >= outlen) len = outlen - 1;
     /* header values end up in logs: no control characters */
     for (size_t i = 0; i < len; i++)
         out[i] = (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
@@ -138,8 +134,7 @@ static void copy_value(char *out, size_t outlen, const char *value, size_t len)
 
 static void on_link_header(struct http_response *resp, const char *value)
 {
-    if (resp->link_next[0])
-        return;
+    if (resp->link_next[0]) return;
     int rc = link_find_next(value, resp->link_next, sizeof(resp->link_next));
     if (rc < 0) {
         resp->link_next[0] = '\0';
@@ -153,8 +148,7 @@ static void on_auth_header(struct http_response *resp, const char *value)
 {
     char *dst = resp->www_authenticate;
     size_t have = strlen(dst), n = strlen(value);
-    if (n == 0)
-        return;
+    if (n == 0) return;
     if (have == 0) {
         copy_value(dst, sizeof(resp->www_authenticate), value, n);
         return;
@@ -181,11 +175,9 @@ static void on_status_line(struct http_response *resp, const char *line)
 static int64_t parse_content_length(const char *value)
 {
     int64_t v = 0;
-    if (!*value)
-        return -1;
+    if (!*value) return -1;
     for (const char *p = value; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (INT64_C(1) << 62) / 10)
-            return -1;
+        if (*p < '0' || *p > '9' || v > (INT64_C(1) << 62) / 10) return -1;
         v = v * 10 + (*p - '0');
     }
     return v;
@@ -203,8 +195,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         return len;
     }
     char *colon = strchr(line, ':');
-    if (!colon)
-        return len;
+    if (!colon) return len;
     *colon = '\0';
     char value[sizeof(line)];
     copy_value(value, sizeof(value), colon + 1, strlen(colon + 1));
@@ -235,8 +226,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     t->last_activity_ms = monotonic_ms();
     resp->body_bytes += len;
     if (resp->status >= 200 && resp->status < 300) {
-        if (!t->req->on_body)
-            return len;
+        if (!t->req->on_body) return len;
         int rc = t->req->on_body(t->req->ctx, resp, data, len);
         if (rc) {
             resp->body_error = rc;
@@ -267,12 +257,10 @@ static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
 {
     struct transfer *t = userp;
     const struct http_request *req = t->req;
-    if (req->upload_stream)
-        return on_read_stream(t, out, size * nitems);
+    if (req->upload_stream) return on_read_stream(t, out, size * nitems);
     uint64_t left = req->upload_len - t->upload_off;
     size_t n = size * nitems < left ? size * nitems : (size_t)left;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     if (req->upload_data) {
         memcpy(out, (const char *)req->upload_data + t->upload_off, n);
     } else {
@@ -315,11 +303,10 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct transfer *t = userp;
-    bool awaiting_reply = has_upload(t->req) && !t->req->upload_stream &&
-                          t->upload_off == t->req->upload_len;
+    bool awaiting_reply =
+        has_upload(t->req) && !t->req->upload_stream && t->upload_off == t->req->upload_len;
     int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : BLOB_STALL_MS;
-    if (monotonic_ms() - t->last_activity_ms < limit)
-        return 0;
+    if (monotonic_ms() - t->last_activity_ms < limit) return 0;
     t->stalled = true;
     return 1;
 }
@@ -332,8 +319,7 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     CURLcode cc = CURLE_OK;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(h, opt, val);                                                    \
+        if (cc == CURLE_OK) cc = curl_easy_setopt(h, opt, val);                                    \
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_HTTPHEADER, headers);
@@ -348,8 +334,7 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     SET(CURLOPT_USERAGENT, "registryfs/" REGISTRYFS_VERSION);
     SET(CURLOPT_SSL_VERIFYPEER, http_pool_tls_verify(pool) ? 1L : 0L);
     SET(CURLOPT_SSL_VERIFYHOST, http_pool_tls_verify(pool) ? 2L : 0L);
-    if (cc == CURLE_OK && certs_apply(http_pool_certs(pool), h) != 0)
-        cc = CURLE_SSL_CERTPROBLEM;
+    if (cc == CURLE_OK && certs_apply(http_pool_certs(pool), h) != 0) cc = CURLE_SSL_CERTPROBLEM;
     SET(CURLOPT_ERRORBUFFER, t->resp->curl_error);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
@@ -393,8 +378,7 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
 static void free_headers(struct curl_slist *list)
 {
     for (struct curl_slist *l = list; l; l = l->next)
-        if (l->data)
-            explicit_bzero(l->data, strlen(l->data));
+        if (l->data) explicit_bzero(l->data, strlen(l->data));
     curl_slist_free_all(list);
 }
 
@@ -416,8 +400,7 @@ static struct curl_slist *build_headers(const char *const *lines, bool *oom)
 
 static void log_request(CURL *h, const struct http_request *req, const struct http_response *resp)
 {
-    if (!log_debug_enabled())
-        return;
+    if (!log_debug_enabled()) return;
     char url[512];
     const char *method = req->method ? req->method : "GET";
     curl_off_t us = 0;
@@ -442,8 +425,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     struct transfer t = {req, resp, monotonic_ms(), false, 0};
     bool oom;
     response_clear(resp);
-    if (req->on_attempt)
-        req->on_attempt(req->ctx);
+    if (req->on_attempt) req->on_attempt(req->ctx);
     struct curl_slist *headers = build_headers(req->headers, &oom);
     /* curl asks "Expect: 100-continue" before any upload and waits a second for a server
      * that does not answer it: only worth it when the body is big enough to waste on a 401 */
@@ -464,8 +446,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
             snprintf(resp->curl_error, sizeof(resp->curl_error), "no data for %d s (stalled)",
                      BLOB_STALL_MS / 1000);
         curl_off_t retry_after = 0;
-        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-            retry_after > 0)
+        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
             resp->retry_after = retry_after > 3600 ? 3600 : (long)retry_after;
         log_request(h, req, resp);
         if (resp->body_error)
@@ -502,10 +483,8 @@ static bool transient_curl_error(CURLcode cc)
 
 static bool should_retry(int rc, const struct http_response *resp)
 {
-    if (rc == -EIO && resp->body_error == 0)
-        return transient_curl_error(resp->curl_code);
-    if (rc)
-        return false;
+    if (rc == -EIO && resp->body_error == 0) return transient_curl_error(resp->curl_code);
+    if (rc) return false;
     long s = resp->status;
     return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
 }
@@ -517,25 +496,21 @@ static void sleep_ms(long ms)
         ;
 }
 
-int http_perform(struct http_pool *pool, const struct http_request *req,
-                 struct http_response *resp)
+int http_perform(struct http_pool *pool, const struct http_request *req, struct http_response *resp)
 {
     static const long backoff_ms[HTTP_MAX_ATTEMPTS - 1] = {250, 750};
     int max = req->max_attempts < 1 || req->upload_stream ? 1 : req->max_attempts;
-    if (max > HTTP_MAX_ATTEMPTS)
-        max = HTTP_MAX_ATTEMPTS;
+    if (max > HTTP_MAX_ATTEMPTS) max = HTTP_MAX_ATTEMPTS;
     long slept = 0;
     resp->attempts = 0;
     for (int attempt = 0;; attempt++) {
         int rc = perform_once(pool, req, resp);
-        if (attempt + 1 >= max || !should_retry(rc, resp))
-            return rc;
+        if (attempt + 1 >= max || !should_retry(rc, resp)) return rc;
         long wait = backoff_ms[attempt];
         if (resp->retry_after > 0)
             wait = resp->retry_after * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
-                                                                  : resp->retry_after * 1000;
-        if (slept + wait > BACKOFF_TOTAL_MAX_MS)
-            return rc;
+                                                                 : resp->retry_after * 1000;
+        if (slept + wait > BACKOFF_TOTAL_MAX_MS) return rc;
         slept += wait;
         sleep_ms(wait);
     }

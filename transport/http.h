@@ -40,17 +40,17 @@ struct http_response {
     char curl_error[CURL_ERROR_SIZE];
     char content_type[256];
     char content_range[128];
-    char www_authenticate[2048]; /* every challenge (several headers joined by ", "); when
-                                    they do not all fit, Bearer ones are kept first */
-    char link_next[LINK_URL_MAX];  /* rel="next" URI reference as sent, "" when none */
-    bool link_malformed;           /* a Link header we could not parse */
-    long retry_after;              /* seconds, 0 when absent */
-    struct buf error_body;         /* body of a non-2xx response, cut at HTTP_ERROR_BODY_MAX */
-    char location[LINK_URL_MAX];   /* Location as sent (uploads); "" when absent */
+    char www_authenticate[2048];    /* every challenge (several headers joined by ", "); when
+                                       they do not all fit, Bearer ones are kept first */
+    char link_next[LINK_URL_MAX];   /* rel="next" URI reference as sent, "" when none */
+    bool link_malformed;            /* a Link header we could not parse */
+    long retry_after;               /* seconds, 0 when absent */
+    struct buf error_body;          /* body of a non-2xx response, cut at HTTP_ERROR_BODY_MAX */
+    char location[LINK_URL_MAX];    /* Location as sent (uploads); "" when absent */
     char docker_content_digest[80]; /* Docker-Content-Digest as sent; "" when absent */
-    int64_t content_length;        /* Content-Length of the last response, -1 when absent */
-    uint64_t body_bytes;           /* body bytes of the last response */
-    int body_error;                /* what on_body returned to abort the transfer */
+    int64_t content_length;         /* Content-Length of the last response, -1 when absent */
+    uint64_t body_bytes;            /* body bytes of the last response */
+    int body_error;                 /* what on_body returned to abort the transfer */
     int attempts;
     bool auth_logged; /* the registry layer already logged why access was denied */
 };
@@ -70,8 +70,8 @@ struct http_request {
     const char *url;
     const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
     enum http_class cls;
-    int max_attempts;           /* 1 for no retry; capped at HTTP_MAX_ATTEMPTS */
-    http_body_fn on_body;       /* NULL: 2xx bodies are discarded */
+    int max_attempts;     /* 1 for no retry; capped at HTTP_MAX_ATTEMPTS */
+    http_body_fn on_body; /* NULL: 2xx bodies are discarded */
     void *ctx;
     void (*on_attempt)(void *ctx); /* before every attempt: drop what on_body collected */
     /* Request body of a POST/PUT/PATCH, upload_len bytes, sent from its start on every

@@ -53,23 +53,20 @@ static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access acces
     (void)handle;
     (void)access; /* one mutex per data kind: shared and exclusive locks alike */
     struct http_pool *pool = userp;
-    if ((unsigned)data < CURL_LOCK_DATA_LAST)
-        pthread_mutex_lock(&pool->share_locks[data]);
+    if ((unsigned)data < CURL_LOCK_DATA_LAST) pthread_mutex_lock(&pool->share_locks[data]);
 }
 
 static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
 {
     (void)handle;
     struct http_pool *pool = userp;
-    if ((unsigned)data < CURL_LOCK_DATA_LAST)
-        pthread_mutex_unlock(&pool->share_locks[data]);
+    if ((unsigned)data < CURL_LOCK_DATA_LAST) pthread_mutex_unlock(&pool->share_locks[data]);
 }
 
 static CURLSH *share_new(struct http_pool *pool)
 {
     CURLSH *sh = curl_share_init();
-    if (!sh)
-        return NULL;
+    if (!sh) return NULL;
     /* the connection cache stays per handle: sharing it across threads serialises them */
     if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
         curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
@@ -85,11 +82,9 @@ static CURLSH *share_new(struct http_pool *pool)
 int http_pool_new(bool tls_verify, struct http_pool **out)
 {
     int rc = transport_global_init();
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct http_pool *pool = calloc(1, sizeof(*pool));
-    if (!pool)
-        return -ENOMEM;
+    if (!pool) return -ENOMEM;
     pthread_mutex_init(&pool->lock, NULL);
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&pool->share_locks[i], NULL);
@@ -105,13 +100,11 @@ int http_pool_new(bool tls_verify, struct http_pool **out)
 
 void http_pool_free(struct http_pool *pool)
 {
-    if (!pool)
-        return;
+    if (!pool) return;
     /* handles first: the share cannot be cleaned up while handles use it */
     for (size_t i = 0; i < pool->n_idle; i++)
         curl_easy_cleanup(pool->idle[i]);
-    if (pool->share)
-        curl_share_cleanup(pool->share);
+    if (pool->share) curl_share_cleanup(pool->share);
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&pool->share_locks[i]);
     pthread_mutex_destroy(&pool->lock);
@@ -122,11 +115,9 @@ CURL *http_pool_acquire(struct http_pool *pool)
 {
     CURL *h = NULL;
     pthread_mutex_lock(&pool->lock);
-    if (pool->n_idle)
-        h = pool->idle[--pool->n_idle];
+    if (pool->n_idle) h = pool->idle[--pool->n_idle];
     pthread_mutex_unlock(&pool->lock);
-    if (h)
-        return h;
+    if (h) return h;
     h = curl_easy_init();
     if (h && curl_easy_setopt(h, CURLOPT_SHARE, pool->share) != CURLE_OK) {
         curl_easy_cleanup(h);
@@ -146,8 +137,7 @@ void http_pool_release(struct http_pool *pool, CURL *h)
         h = NULL;
     }
     pthread_mutex_unlock(&pool->lock);
-    if (h)
-        curl_easy_cleanup(h);
+    if (h) curl_easy_cleanup(h);
 }
 
 bool http_pool_tls_verify(const struct http_pool *pool)

@@ -6,28 +6,24 @@
 static bool secret_param(const char *name, size_t len)
 {
     /* "state": upload URLs (distribution's _state, cloud signed URLs) are capabilities */
-    static const char *const words[] = {"token",  "sig",     "key",   "cred", "auth",
-                                        "pass",   "secret",  "session", "state"};
+    static const char *const words[] = {"token", "sig",    "key",     "cred", "auth",
+                                        "pass",  "secret", "session", "state"};
     char lower[64];
-    if (len >= sizeof(lower))
-        len = sizeof(lower) - 1;
+    if (len >= sizeof(lower)) len = sizeof(lower) - 1;
     for (size_t i = 0; i < len; i++)
         lower[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] - 'A' + 'a') : name[i];
     lower[len] = '\0';
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strstr(lower, words[i]))
-            return true;
+        if (strstr(lower, words[i])) return true;
     return false;
 }
 
 /* Appends s[0..len) to out at *pos, keeping a NUL; silently cuts when full. */
 static void append(char *out, size_t outlen, size_t *pos, const char *s, size_t len)
 {
-    if (*pos + 1 >= outlen)
-        return;
+    if (*pos + 1 >= outlen) return;
     size_t room = outlen - 1 - *pos;
-    if (len > room)
-        len = room;
+    if (len > room) len = room;
     memcpy(out + *pos, s, len);
     *pos += len;
     out[*pos] = '\0';
@@ -45,8 +41,7 @@ static void append_query(char *out, size_t outlen, size_t *pos, const char *q)
             append(out, outlen, pos, q, seg);
         }
         q += seg;
-        if (*q != '&')
-            return; /* fragment or end: fragments never reach a log usefully */
+        if (*q != '&') return; /* fragment or end: fragments never reach a log usefully */
         append(out, outlen, pos, "&", 1);
         q++;
     }
@@ -55,11 +50,9 @@ static void append_query(char *out, size_t outlen, size_t *pos, const char *q)
 void http_sanitize_url(const char *url, char *out, size_t outlen)
 {
     size_t pos = 0;
-    if (!out || outlen == 0)
-        return;
+    if (!out || outlen == 0) return;
     out[0] = '\0';
-    if (!url)
-        return;
+    if (!url) return;
     const char *rest = url;
     const char *sep = strstr(url, "://");
     if (sep) {
@@ -67,8 +60,7 @@ void http_sanitize_url(const char *url, char *out, size_t outlen)
         rest = sep + 3;
         size_t auth = strcspn(rest, "/?#");
         const char *at = memchr(rest, '@', auth);
-        if (at)
-            rest = at + 1; /* drop user:password@ */
+        if (at) rest = at + 1; /* drop user:password@ */
     }
     size_t path = strcspn(rest, "?#");
     append(out, outlen, &pos, rest, path);

@@ -43,14 +43,11 @@ static bool is_media_char(char c)
 static bool valid_media_type(const char *s)
 {
     size_t len = strnlen(s, MEDIA_TYPE_MAX);
-    if (len == 0 || len >= MEDIA_TYPE_MAX)
-        return false;
+    if (len == 0 || len >= MEDIA_TYPE_MAX) return false;
     const char *slash = strchr(s, '/');
-    if (!slash || slash == s || slash[1] == '\0' || strchr(slash + 1, '/'))
-        return false;
+    if (!slash || slash == s || slash[1] == '\0' || strchr(slash + 1, '/')) return false;
     for (size_t i = 0; i < len; i++)
-        if (s[i] != '/' && !is_media_char(s[i]))
-            return false;
+        if (s[i] != '/' && !is_media_char(s[i])) return false;
     return true;
 }
 
@@ -58,8 +55,7 @@ static bool valid_media_type(const char *s)
 static bool valid_platform_value(const char *s)
 {
     size_t len = strnlen(s, PLATFORM_FIELD_MAX);
-    if (len == 0 || len >= PLATFORM_FIELD_MAX)
-        return false;
+    if (len == 0 || len >= PLATFORM_FIELD_MAX) return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -88,8 +84,7 @@ static bool is_schema1_type(const char *mt)
  * exactly representable, so the conversion below is exact. */
 static int parse_size(struct parse_ctx *c, const cJSON *item, const char *what, uint64_t *out)
 {
-    if (!cJSON_IsNumber(item))
-        return fail(c, "%s: size missing or not a number", what);
+    if (!cJSON_IsNumber(item)) return fail(c, "%s: size missing or not a number", what);
     double v = item->valuedouble;
     /* NaN fails both comparisons; in range, the cast is defined and exact for integers */
     if (!(v >= 0 && v <= (double)BLOB_MAX_SIZE) || (double)(uint64_t)v != v)
@@ -110,8 +105,7 @@ static int get_string(struct parse_ctx *c, const cJSON *obj, const char *key, co
     if (!cJSON_IsString(item) || !item->valuestring)
         return fail(c, "%s: %s is not a string", what, key);
     size_t len = strlen(item->valuestring);
-    if (len >= max)
-        return fail(c, "%s: %s longer than %zu bytes", what, key, max - 1);
+    if (len >= max) return fail(c, "%s: %s longer than %zu bytes", what, key, max - 1);
     memcpy(out, item->valuestring, len + 1);
     return 0;
 }
@@ -120,17 +114,12 @@ static int parse_platform(struct parse_ctx *c, const cJSON *obj, const char *wha
                           struct descriptor *d)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "platform");
-    if (!p || cJSON_IsNull(p))
-        return 0;
-    if (!cJSON_IsObject(p))
-        return fail(c, "%s: platform is not an object", what);
+    if (!p || cJSON_IsNull(p)) return 0;
+    if (!cJSON_IsObject(p)) return fail(c, "%s: platform is not an object", what);
     int rc = get_string(c, p, "os", what, d->os, sizeof(d->os), true);
-    if (!rc)
-        rc = get_string(c, p, "architecture", what, d->arch, sizeof(d->arch), true);
-    if (!rc)
-        rc = get_string(c, p, "variant", what, d->variant, sizeof(d->variant), false);
-    if (rc)
-        return rc;
+    if (!rc) rc = get_string(c, p, "architecture", what, d->arch, sizeof(d->arch), true);
+    if (!rc) rc = get_string(c, p, "variant", what, d->variant, sizeof(d->variant), false);
+    if (rc) return rc;
     if (!valid_platform_value(d->os) || !valid_platform_value(d->arch) ||
         (d->variant[0] && !valid_platform_value(d->variant)))
         return fail(c, "%s: invalid platform value", what);
@@ -142,21 +131,16 @@ static int parse_descriptor(struct parse_ctx *c, const cJSON *obj, const char *w
                             bool with_platform, struct descriptor *d)
 {
     memset(d, 0, sizeof(*d));
-    if (!cJSON_IsObject(obj))
-        return fail(c, "%s is not an object", what);
+    if (!cJSON_IsObject(obj)) return fail(c, "%s is not an object", what);
     int rc = get_string(c, obj, "mediaType", what, d->media_type, sizeof(d->media_type), true);
-    if (rc)
-        return rc;
-    if (!valid_media_type(d->media_type))
-        return fail(c, "%s: invalid mediaType", what);
+    if (rc) return rc;
+    if (!valid_media_type(d->media_type)) return fail(c, "%s: invalid mediaType", what);
     rc = get_string(c, obj, "digest", what, d->digest, sizeof(d->digest), true);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!ref_valid_digest(d->digest))
         return fail(c, "%s: digest is not sha256:<64 lowercase hex>", what);
     rc = parse_size(c, cJSON_GetObjectItemCaseSensitive(obj, "size"), what, &d->size);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     return with_platform ? parse_platform(c, obj, what, d) : 0;
 }
 
@@ -165,16 +149,14 @@ static int parse_descriptor_array(struct parse_ctx *c, const cJSON *root, const 
                                   bool with_platform, struct descriptor **out, size_t *n_out)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsArray(arr))
-        return fail(c, "%s missing or not an array", key);
+    if (!cJSON_IsArray(arr)) return fail(c, "%s missing or not an array", key);
     int n = cJSON_GetArraySize(arr);
     if (n < 0 || n > MANIFEST_MAX_ENTRIES)
         return fail(c, "%d %s: more than %d", n, key, MANIFEST_MAX_ENTRIES);
     struct descriptor *ds = NULL;
     if (n > 0) {
         ds = calloc((size_t)n, sizeof(*ds));
-        if (!ds)
-            return fail(c, "out of memory");
+        if (!ds) return fail(c, "out of memory");
     }
     size_t i = 0;
     const cJSON *item;
@@ -199,8 +181,7 @@ static int document_media_type(struct parse_ctx *c, const cJSON *root, const cha
                                char out[MEDIA_TYPE_MAX])
 {
     int rc = get_string(c, root, "mediaType", "manifest", out, MEDIA_TYPE_MAX, false);
-    if (rc || out[0] || !content_type)
-        return rc;
+    if (rc || out[0] || !content_type) return rc;
     /* "type/subtype; charset=..." → "type/subtype" */
     size_t len = strcspn(content_type, "; \t");
     if (len < MEDIA_TYPE_MAX) {
@@ -216,8 +197,7 @@ static int detect_kind(struct parse_ctx *c, const cJSON *root, const char *conte
                        struct manifest *m)
 {
     int rc = document_media_type(c, root, content_type, m->media_type);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (m->media_type[0]) {
         if (is_image_type(m->media_type))
             m->kind = MANIFEST_IMAGE;
@@ -246,12 +226,9 @@ static int detect_kind(struct parse_ctx *c, const cJSON *root, const char *conte
 static int check_schema_version(struct parse_ctx *c, const cJSON *root)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "schemaVersion");
-    if (!cJSON_IsNumber(v))
-        return fail(c, "schemaVersion missing or not a number");
-    if (v->valuedouble == 1)
-        return fail(c, "schema1 manifests are not supported");
-    if (v->valuedouble != 2)
-        return fail(c, "unsupported schemaVersion");
+    if (!cJSON_IsNumber(v)) return fail(c, "schemaVersion missing or not a number");
+    if (v->valuedouble == 1) return fail(c, "schema1 manifests are not supported");
+    if (v->valuedouble != 2) return fail(c, "unsupported schemaVersion");
     return 0;
 }
 
@@ -259,28 +236,22 @@ static int check_schema_version(struct parse_ctx *c, const cJSON *root)
 static bool only_whitespace(const char *p, const char *end)
 {
     for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-            return false;
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
     return true;
 }
 
 static int parse_root(struct parse_ctx *c, const cJSON *root, const char *content_type,
                       struct manifest *m)
 {
-    if (!cJSON_IsObject(root))
-        return fail(c, "manifest is not a JSON object");
+    if (!cJSON_IsObject(root)) return fail(c, "manifest is not a JSON object");
     int rc = check_schema_version(c, root);
-    if (!rc)
-        rc = detect_kind(c, root, content_type, m);
-    if (rc)
-        return rc;
+    if (!rc) rc = detect_kind(c, root, content_type, m);
+    if (rc) return rc;
     if (m->kind == MANIFEST_INDEX)
-        return parse_descriptor_array(c, root, "manifests", true, &m->manifests,
-                                      &m->n_manifests);
+        return parse_descriptor_array(c, root, "manifests", true, &m->manifests, &m->n_manifests);
     rc = parse_descriptor(c, cJSON_GetObjectItemCaseSensitive(root, "config"), "config", false,
                           &m->config);
-    if (!rc)
-        rc = parse_descriptor_array(c, root, "layers", false, &m->layers, &m->n_layers);
+    if (!rc) rc = parse_descriptor_array(c, root, "layers", false, &m->layers, &m->n_layers);
     return rc;
 }
 
@@ -288,35 +259,31 @@ int manifest_parse(const char *bytes, size_t len, const char *content_type, stru
                    char *err, size_t errlen)
 {
     struct parse_ctx c = {err, errlen};
-    if (err && errlen)
-        err[0] = '\0';
-    if (!out)
-        return -EINVAL;
+    if (err && errlen) err[0] = '\0';
+    if (!out) return -EINVAL;
     memset(out, 0, sizeof(*out));
-    if (!bytes || len == 0)
-        return fail(&c, "empty manifest");
+    if (!bytes || len == 0) return fail(&c, "empty manifest");
     if (len > MANIFEST_MAX_BYTES)
         return fail(&c, "manifest larger than %u bytes", MANIFEST_MAX_BYTES);
 
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(bytes, len, &end, false);
     if (!root)
-        return fail(&c, "invalid JSON near byte %zu", end && end >= bytes ? (size_t)(end - bytes) : 0);
+        return fail(&c, "invalid JSON near byte %zu",
+                    end && end >= bytes ? (size_t)(end - bytes) : 0);
     int rc;
     if (!only_whitespace(end, bytes + len))
         rc = fail(&c, "trailing data after the JSON document");
     else
         rc = parse_root(&c, root, content_type, out);
     cJSON_Delete(root);
-    if (rc)
-        manifest_free(out);
+    if (rc) manifest_free(out);
     return rc;
 }
 
 void manifest_free(struct manifest *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     free(m->layers);
     free(m->manifests);
     memset(m, 0, sizeof(*m));
@@ -325,31 +292,25 @@ void manifest_free(struct manifest *m)
 /* arm64 without a variant means v8: the two spellings must match each other. */
 static const char *normal_variant(const char *arch, const char *variant)
 {
-    if (!variant)
-        return "";
-    if (strcmp(arch, "arm64") == 0 && strcmp(variant, "v8") == 0)
-        return "";
+    if (!variant) return "";
+    if (strcmp(arch, "arm64") == 0 && strcmp(variant, "v8") == 0) return "";
     return variant;
 }
 
 const struct descriptor *manifest_select_platform(const struct manifest *index, const char *os,
                                                   const char *arch, const char *variant)
 {
-    if (!index || index->kind != MANIFEST_INDEX || !os || !arch)
-        return NULL;
+    if (!index || index->kind != MANIFEST_INDEX || !os || !arch) return NULL;
     bool any_variant = !variant || !variant[0];
     const char *want = normal_variant(arch, variant);
     const struct descriptor *first = NULL;
     for (size_t i = 0; i < index->n_manifests; i++) {
         const struct descriptor *d = &index->manifests[i];
-        if (!d->has_platform || strcmp(d->os, os) != 0 || strcmp(d->arch, arch) != 0)
-            continue;
+        if (!d->has_platform || strcmp(d->os, os) != 0 || strcmp(d->arch, arch) != 0) continue;
         const char *have = normal_variant(d->arch, d->variant);
         if (any_variant) {
-            if (!have[0])
-                return d; /* the plain entry wins over variants */
-            if (!first)
-                first = d;
+            if (!have[0]) return d; /* the plain entry wins over variants */
+            if (!first) first = d;
         } else if (strcmp(have, want) == 0) {
             return d;
         }

@@ -38,10 +38,8 @@ static bool is_lower_hex(char c)
 /* Length of the separator at s[i]: ".", "_", "__" or one or more "-"; 0 when none. */
 static size_t separator_len(const char *s, size_t i, size_t len)
 {
-    if (s[i] == '.')
-        return 1;
-    if (s[i] == '_')
-        return (i + 1 < len && s[i + 1] == '_') ? 2 : 1;
+    if (s[i] == '.') return 1;
+    if (s[i] == '_') return (i + 1 < len && s[i + 1] == '_') ? 2 : 1;
     size_t n = 0;
     while (i + n < len && s[i + n] == '-')
         n++;
@@ -51,90 +49,73 @@ static size_t separator_len(const char *s, size_t i, size_t len)
 bool ref_valid_component(const char *s, size_t len)
 {
     size_t i = 0;
-    if (!s || len == 0)
-        return false;
+    if (!s || len == 0) return false;
     for (;;) {
         /* an alphanumeric run, required after the start and after every separator */
         size_t start = i;
         while (i < len && is_lower_alnum(s[i]))
             i++;
-        if (i == start)
-            return false;
-        if (i == len)
-            return true;
+        if (i == start) return false;
+        if (i == len) return true;
         size_t sep = separator_len(s, i, len);
-        if (sep == 0)
-            return false;
+        if (sep == 0) return false;
         i += sep;
     }
 }
 
 bool ref_valid_repo(const char *name)
 {
-    if (!name)
-        return false;
+    if (!name) return false;
     size_t total = strnlen(name, REF_NAME_MAX + 1);
-    if (total == 0 || total > REF_NAME_MAX)
-        return false;
+    if (total == 0 || total > REF_NAME_MAX) return false;
     const char *p = name;
     for (;;) {
         const char *slash = memchr(p, '/', total - (size_t)(p - name));
         size_t len = slash ? (size_t)(slash - p) : total - (size_t)(p - name);
-        if (!ref_valid_component(p, len))
-            return false;
-        if (!slash)
-            return true;
+        if (!ref_valid_component(p, len)) return false;
+        if (!slash) return true;
         p = slash + 1;
     }
 }
 
 bool ref_valid_tag(const char *tag)
 {
-    if (!tag || !is_word(tag[0]))
-        return false;
+    if (!tag || !is_word(tag[0])) return false;
     size_t i = 1;
     for (; tag[i]; i++) {
-        if (i >= REF_TAG_MAX)
-            return false;
-        if (!is_word(tag[i]) && tag[i] != '.' && tag[i] != '-')
-            return false;
+        if (i >= REF_TAG_MAX) return false;
+        if (!is_word(tag[i]) && tag[i] != '.' && tag[i] != '-') return false;
     }
     return true;
 }
 
 bool ref_valid_hex(const char *hex)
 {
-    if (!hex)
-        return false;
+    if (!hex) return false;
     for (size_t i = 0; i < SHA256_HEX_LEN; i++)
-        if (!is_lower_hex(hex[i]))
-            return false; /* also stops at a NUL before 64 */
+        if (!is_lower_hex(hex[i])) return false; /* also stops at a NUL before 64 */
     return hex[SHA256_HEX_LEN] == '\0';
 }
 
 bool ref_valid_digest(const char *digest)
 {
-    if (!digest || strncmp(digest, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0)
-        return false;
+    if (!digest || strncmp(digest, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0) return false;
     return ref_valid_hex(digest + strlen(DIGEST_PREFIX));
 }
 
 /* A DNS label: alphanumerics with inner hyphens, at most 63 bytes. */
 static bool valid_label(const char *s, size_t len)
 {
-    if (len == 0 || len > 63 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-        return false;
+    if (len == 0 || len > 63 || !is_alnum(s[0]) || !is_alnum(s[len - 1])) return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && s[i] != '-')
-            return false;
+        if (!is_alnum(s[i]) && s[i] != '-') return false;
     return true;
 }
 
 static bool all_digits_and_dots(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!is_digit(s[i]) && s[i] != '.')
-            return false;
+        if (!is_digit(s[i]) && s[i] != '.') return false;
     return true;
 }
 
@@ -143,24 +124,20 @@ static bool valid_host(const char *s, size_t len)
     char tmp[REF_HOST_MAX + 1];
     unsigned char addr[16];
 
-    if (len == 0 || len > REF_HOST_MAX)
-        return false;
+    if (len == 0 || len > REF_HOST_MAX) return false;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     if (s[0] == '[') {
-        if (len < 3 || s[len - 1] != ']')
-            return false;
+        if (len < 3 || s[len - 1] != ']') return false;
         tmp[len - 1] = '\0';
         return inet_pton(AF_INET6, tmp + 1, addr) == 1;
     }
     /* something that looks numeric must be a real IPv4 address, not 999.1.1.1 */
-    if (all_digits_and_dots(s, len))
-        return inet_pton(AF_INET, tmp, addr) == 1;
+    if (all_digits_and_dots(s, len)) return inet_pton(AF_INET, tmp, addr) == 1;
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i == len || s[i] == '.') {
-            if (!valid_label(s + start, i - start))
-                return false;
+            if (!valid_label(s + start, i - start)) return false;
             start = i + 1;
         }
     }
@@ -170,12 +147,10 @@ static bool valid_host(const char *s, size_t len)
 /* Decimal 1..65535 without sign or leading zero, so that one port has one spelling. */
 static bool valid_port(const char *s, size_t len)
 {
-    if (len == 0 || len > 5 || s[0] == '0')
-        return false;
+    if (len == 0 || len > 5 || s[0] == '0') return false;
     unsigned long v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (!is_digit(s[i]))
-            return false;
+        if (!is_digit(s[i])) return false;
         v = v * 10 + (unsigned long)(s[i] - '0');
     }
     return v >= 1 && v <= 65535;
@@ -187,11 +162,9 @@ static bool split_hostport(const char *hp, size_t len, size_t *host_len)
     const char *colon;
     if (len && hp[0] == '[') {
         const char *close = memchr(hp, ']', len);
-        if (!close)
-            return false;
+        if (!close) return false;
         colon = (size_t)(close - hp) + 1 < len ? close + 1 : NULL;
-        if (colon && *colon != ':')
-            return false;
+        if (colon && *colon != ':') return false;
     } else {
         colon = memchr(hp, ':', len);
     }
@@ -201,23 +174,19 @@ static bool split_hostport(const char *hp, size_t len, size_t *host_len)
 
 bool ref_valid_hostport(const char *hostport)
 {
-    if (!hostport)
-        return false;
+    if (!hostport) return false;
     size_t len = strnlen(hostport, REF_HOST_MAX + 8);
     size_t host_len;
     if (len == 0 || len > REF_HOST_MAX + 6 || !split_hostport(hostport, len, &host_len))
         return false;
-    if (!valid_host(hostport, host_len))
-        return false;
-    if (host_len == len)
-        return true;
+    if (!valid_host(hostport, host_len)) return false;
+    if (host_len == len) return true;
     return valid_port(hostport + host_len + 1, len - host_len - 1);
 }
 
 bool ref_looks_like_host(const char *component)
 {
-    if (!component)
-        return false;
+    if (!component) return false;
     return strchr(component, '.') || strchr(component, ':') || strcmp(component, "localhost") == 0;
 }
 
@@ -227,24 +196,19 @@ bool ref_is_loopback(const char *host)
     struct in_addr v4;
     struct in6_addr v6;
 
-    if (!host)
-        return false;
-    if (strcasecmp(host, "localhost") == 0)
-        return true;
+    if (!host) return false;
+    if (strcasecmp(host, "localhost") == 0) return true;
     size_t len = strnlen(host, sizeof(tmp));
-    if (len >= sizeof(tmp))
-        return false;
+    if (len >= sizeof(tmp)) return false;
     if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
         memcpy(tmp, host + 1, len - 2);
         tmp[len - 2] = '\0';
     } else {
         memcpy(tmp, host, len + 1);
     }
-    if (inet_pton(AF_INET, tmp, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET, tmp, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
     if (inet_pton(AF_INET6, tmp, &v6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&v6))
-            return true;
+        if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
         /* ::ffff:127.x.y.z */
         return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
     }
@@ -275,19 +239,15 @@ static void take_scheme(const char **text, struct registry_addr *out)
 
 int ref_parse_registry(const char *text, struct registry_addr *out)
 {
-    if (!text || !out)
-        return -EINVAL;
+    if (!text || !out) return -EINVAL;
     memset(out, 0, sizeof(*out));
     take_scheme(&text, out);
     size_t len = strnlen(text, sizeof(out->hostport));
-    if (len == sizeof(out->hostport))
-        return -EINVAL;
-    if (len && text[len - 1] == '/')
-        len--; /* one trailing slash, as in "https://host/" */
+    if (len == sizeof(out->hostport)) return -EINVAL;
+    if (len && text[len - 1] == '/') len--; /* one trailing slash, as in "https://host/" */
     memcpy(out->hostport, text, len);
     out->hostport[len] = '\0';
-    if (!ref_valid_hostport(out->hostport))
-        return -EINVAL;
+    if (!ref_valid_hostport(out->hostport)) return -EINVAL;
 
     size_t host_len;
     split_hostport(out->hostport, len, &host_len);
@@ -313,11 +273,9 @@ int ref_set_scheme(struct registry_addr *addr, const char *scheme)
 
 int ref_wire_repo(const struct registry_addr *addr, const char *repo, char *out, size_t outlen)
 {
-    if (!addr || !ref_valid_repo(repo) || !out)
-        return -EINVAL;
+    if (!addr || !ref_valid_repo(repo) || !out) return -EINVAL;
     const char *prefix = addr->docker_hub && !strchr(repo, '/') ? "library/" : "";
     int n = snprintf(out, outlen, "%s%s", prefix, repo);
-    if (n < 0 || (size_t)n >= outlen)
-        return -ENAMETOOLONG;
+    if (n < 0 || (size_t)n >= outlen) return -ENAMETOOLONG;
     return 0;
 }

@@ -36,7 +36,7 @@ bool ref_looks_like_host(const char *component);
 bool ref_is_loopback(const char *host);
 
 struct registry_addr {
-    char scheme[8];  /* "https" or "http"; "https" when none was given */
+    char scheme[8]; /* "https" or "http"; "https" when none was given */
     bool scheme_given;
     char host[REF_HOST_MAX + 1];      /* without port; IPv6 keeps its brackets */
     char hostport[REF_HOST_MAX + 8];  /* host[:port] exactly as given: the cache/dir name */

@@ -689,8 +689,7 @@ int regconf_load(const char *path, struct regconf *out)
     size_t len;
     char err[256];
     int rc = read_small_file(path, REGCONF_MAX_BYTES, &data, &len);
-    if (rc == -ENOENT)
-        return rc;
+    if (rc == -ENOENT) return rc;
     if (rc == 0)
         rc = regconf_parse(data, len, out, err, sizeof(err));
     else
@@ -698,8 +697,7 @@ int regconf_load(const char *path, struct regconf *out)
                  rc == -EFBIG || rc == -EINVAL ? "not a regular file of a sane size"
                                                : strerror(-rc));
     free(data);
-    if (rc)
-        log_error("registries.conf %s: %s; ignoring the whole file", path, err);
+    if (rc) log_error("registries.conf %s: %s; ignoring the whole file", path, err);
     return rc;
 }
 

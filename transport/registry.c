@@ -14,19 +14,15 @@
 static int apply_conf(struct registry *r, const char *path)
 {
     int rc = regconf_load_all(path, &r->conf);
-    if (rc == -ENOMEM)
-        return rc;
+    if (rc == -ENOMEM) return rc;
     if (rc) {
-        if (rc == -ENOENT)
-            log_debug("registry %s: no %s", r->addr.hostport, path);
+        if (rc == -ENOENT) log_debug("registry %s: no %s", r->addr.hostport, path);
         return 0; /* logged; the safe defaults apply */
     }
     r->conf_path = strdup(path);
-    if (!r->conf_path)
-        return -ENOMEM;
+    if (!r->conf_path) return -ENOMEM;
     const struct regconf_registry *e = regconf_match(&r->conf, r->addr.hostport, NULL);
-    if (!e)
-        return 0;
+    if (!e) return 0;
     r->insecure = e->insecure;
     r->blocked = e->blocked;
     if (e->insecure) {
@@ -45,22 +41,18 @@ static int apply_conf(struct registry *r, const char *path)
 static int dup_opt(char **dst, const char *src)
 {
     *dst = NULL;
-    if (!src)
-        return 0;
+    if (!src) return 0;
     *dst = strdup(src);
     return *dst ? 0 : -ENOMEM;
 }
 
 int registry_new(const struct registry_options *opt, struct registry **out)
 {
-    if (!opt || !out)
-        return -EINVAL;
+    if (!opt || !out) return -EINVAL;
     int rc = transport_global_init();
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct registry *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
+    if (!r) return -ENOMEM;
     rc = ref_parse_registry(opt->address, &r->addr);
     if (rc) {
         free(r);
@@ -70,8 +62,7 @@ int registry_new(const struct registry_options *opt, struct registry **out)
     pthread_mutex_init(&r->deny_lock, NULL);
     r->tls_verify = r->tls_verify_opt = opt->tls_verify;
     rc = dup_opt(&r->authfile, opt->authfile);
-    if (!rc)
-        rc = dup_opt(&r->cert_dir, opt->cert_dir);
+    if (!rc) rc = dup_opt(&r->cert_dir, opt->cert_dir);
     if (!rc && opt->registries_conf && *opt->registries_conf)
         rc = apply_conf(r, opt->registries_conf);
     if (!rc) {
@@ -80,14 +71,10 @@ int registry_new(const struct registry_options *opt, struct registry **out)
         rc = certs_load(opt->cert_dir, r->addr.hostport, &r->certs);
         rc = rc == -ENOMEM ? rc : 0;
     }
-    if (!rc)
-        rc = http_pool_new(r->tls_verify, &r->http);
-    if (!rc)
-        http_pool_set_certs(r->http, r->certs);
-    if (!rc)
-        rc = auth_new(&r->auth);
-    if (!rc)
-        rc = reg_creds_new(opt->authfile, r->addr.hostport, r->addr.docker_hub, &r->creds);
+    if (!rc) rc = http_pool_new(r->tls_verify, &r->http);
+    if (!rc) http_pool_set_certs(r->http, r->certs);
+    if (!rc) rc = auth_new(&r->auth);
+    if (!rc) rc = reg_creds_new(opt->authfile, r->addr.hostport, r->addr.docker_hub, &r->creds);
     if (rc) {
         registry_free(r);
         return rc;
@@ -98,8 +85,7 @@ int registry_new(const struct registry_options *opt, struct registry **out)
 
 void registry_free(struct registry *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     reg_mirrors_free(r);
     http_pool_free(r->http);
     certs_free(r->certs); /* after the pool: its handles point at it */
@@ -131,8 +117,7 @@ int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
     char endpoint[sizeof(r->addr.endpoint)];
     reg_endpoint(r, endpoint, sizeof(endpoint));
     size_t n = strlen(endpoint);
-    if (n >= outlen)
-        return -ENAMETOOLONG;
+    if (n >= outlen) return -ENAMETOOLONG;
     memcpy(out, endpoint, n + 1);
     va_list ap;
     va_start(ap, fmt);
@@ -156,20 +141,16 @@ int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX +
     if (rc) {
         char shown[80];
         copy_printable(shown, sizeof(shown), repo ? repo : "(null)", sizeof(shown) - 1);
-        log_debug("registry %s: refusing invalid repository name \"%s\"", r->addr.hostport,
-                  shown);
+        log_debug("registry %s: refusing invalid repository name \"%s\"", r->addr.hostport, shown);
     }
     return rc ? -EINVAL : 0;
 }
 
 int reg_status_errno(long status)
 {
-    if (status >= 200 && status < 300)
-        return 0;
-    if (status == 404)
-        return -ENOENT;
-    if (status == 401 || status == 403)
-        return -EACCES;
+    if (status >= 200 && status < 300) return 0;
+    if (status == 404) return -ENOENT;
+    if (status == 401 || status == 403) return -EACCES;
     return -EIO;
 }
 
@@ -181,20 +162,17 @@ static const cJSON *first_error(const cJSON *root)
     return cJSON_IsObject(first) ? first : NULL;
 }
 
-static void error_fields(const struct http_response *resp, char *code, size_t codelen,
-                         char *msg, size_t msglen)
+static void error_fields(const struct http_response *resp, char *code, size_t codelen, char *msg,
+                         size_t msglen)
 {
     code[0] = '\0';
-    if (msg)
-        msg[0] = '\0';
-    if (!resp->error_body.len)
-        return;
+    if (msg) msg[0] = '\0';
+    if (!resp->error_body.len) return;
     cJSON *root = cJSON_ParseWithLength(resp->error_body.data, resp->error_body.len);
     const cJSON *e = first_error(root);
     const cJSON *c = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
     const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
-    if (cJSON_IsString(c) && c->valuestring)
-        copy_printable(code, codelen, c->valuestring, 64);
+    if (cJSON_IsString(c) && c->valuestring) copy_printable(code, codelen, c->valuestring, 64);
     if (msg && cJSON_IsString(m) && m->valuestring)
         copy_printable(msg, msglen, m->valuestring, 160);
     cJSON_Delete(root);
@@ -224,8 +202,7 @@ void reg_describe(const struct http_response *resp, int rc, char *out, size_t ou
     }
 }
 
-void reg_log_failure(struct registry *r, const char *what, const struct http_response *resp,
-                     int rc)
+void reg_log_failure(struct registry *r, const char *what, const struct http_response *resp, int rc)
 {
     char reason[320];
     reg_describe(resp, rc, reason, sizeof(reason));
@@ -246,8 +223,7 @@ static int ping_once(struct registry *r, int attempts, struct http_response *res
 {
     char url[REG_URL_MAX];
     int rc = reg_url(r, url, sizeof(url), "/v2/");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct reg_call call = {.url = url, .cls = HTTP_META, .max_attempts = attempts};
     return reg_perform(r, &call, resp);
 }
@@ -265,8 +241,7 @@ static void set_scheme(struct registry *r, const char *scheme)
 static int ping_probe_scheme(struct registry *r, struct http_response *resp)
 {
     int rc = ping_once(r, 1, resp);
-    if (rc != -EIO || !http_tls_not_spoken(resp))
-        return rc;
+    if (rc != -EIO || !http_tls_not_spoken(resp)) return rc;
     char https_reason[CURL_ERROR_SIZE];
     snprintf(https_reason, sizeof(https_reason), "%s", http_failure_reason(resp));
     set_scheme(r, "http");
@@ -301,8 +276,7 @@ int registry_ping(struct registry *r)
     int rc = probe ? ping_probe_scheme(r, &resp) : ping_once(r, HTTP_MAX_ATTEMPTS, &resp);
     if (!rc) {
         if (resp.status == 200 || resp.status == 401) {
-            if (resp.status == 401)
-                remember_challenge(r, &resp);
+            if (resp.status == 401) remember_challenge(r, &resp);
         } else {
             rc = resp.status == 403 ? -EACCES : -EIO; /* a 404 here: not a registry */
         }

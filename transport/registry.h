@@ -4,9 +4,9 @@
  * any function; easy handles are pooled so connections are reused.
  *
  * Errors are negative errno values: -ENOENT (404 / NAME_UNKNOWN / MANIFEST_UNKNOWN / BLOB_UNKNOWN),
- * -EACCES (401/403 after auth), -ENOTSUP (no catalog on this registry), -EIO (network, 5xx, 429 after
- * bounded retries, TLS failure, protocol violation), -EFBIG (a body over its limit).
- * Each failure logs one line saying why, never a credential or token.
+ * -EACCES (401/403 after auth), -ENOTSUP (no catalog on this registry), -EIO (network, 5xx, 429
+ * after bounded retries, TLS failure, protocol violation), -EFBIG (a body over its limit). Each
+ * failure logs one line saying why, never a credential or token.
  */
 #ifndef REGISTRYFS_REGISTRY_H
 #define REGISTRYFS_REGISTRY_H
@@ -28,10 +28,10 @@ int transport_global_init(void);
 void transport_global_cleanup(void);
 
 struct registry_options {
-    const char *address; /* [http://|https://]HOST[:PORT] */
-    bool tls_verify;     /* default true */
-    const char *cert_dir; /* NULL: defaults (issue 4) */
-    const char *authfile; /* NULL: defaults (issue 4) */
+    const char *address;         /* [http://|https://]HOST[:PORT] */
+    bool tls_verify;             /* default true */
+    const char *cert_dir;        /* NULL: defaults (issue 4) */
+    const char *authfile;        /* NULL: defaults (issue 4) */
     const char *registries_conf; /* containers-registries.conf(5) file for per-host settings
                                     (insecure, blocked, mirrors); NULL: none */
 };

@@ -535,8 +535,7 @@ int reg_perform(struct registry *r, const struct reg_call *call, struct http_res
     for (int round = 0;; round++) {
         rc = perform_with(r, call, a.line, resp);
         /* a streamed body is gone once sent: the caller retries with one it can replay */
-        if (rc || resp->status != 401 || !call->scope || round >= 2 || call->upload_stream)
-            break;
+        if (rc || resp->status != 401 || !call->scope || round >= 2 || call->upload_stream) break;
         have_ch = true;
         if (!answer_401(&a, resp, &why, &ch)) break;
     }

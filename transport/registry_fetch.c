@@ -11,13 +11,12 @@
 #include "common/log.h"
 #include "common/sha256.h"
 
-static const char ACCEPT_MANIFESTS[] = "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX
-                                       ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
+static const char ACCEPT_MANIFESTS[] =
+    "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
 
 /* ---- manifests ---- */
 
-static int manifest_body(void *ctx, const struct http_response *resp, const void *data,
-                         size_t len)
+static int manifest_body(void *ctx, const struct http_response *resp, const void *data, size_t len)
 {
     struct buf *body = ctx;
     (void)resp;
@@ -38,8 +37,7 @@ static void strip_media_type(const char *content_type, char out[MEDIA_TYPE_MAX])
     while (*p == ' ' || *p == '\t')
         p++;
     size_t len = strcspn(p, "; \t");
-    if (len >= MEDIA_TYPE_MAX)
-        len = 0;
+    if (len >= MEDIA_TYPE_MAX) len = 0;
     memcpy(out, p, len);
     out[len] = '\0';
 }
@@ -49,12 +47,10 @@ static int verify_digest(struct registry *r, const char *ref, const struct buf *
 {
     char hex[SHA256_HEX_LEN + 1];
     int rc = sha256_hex_of(body->data ? body->data : "", body->len, hex);
-    if (rc)
-        return rc < 0 ? rc : -EIO;
+    if (rc) return rc < 0 ? rc : -EIO;
     snprintf(digest, DIGEST_STR_LEN + 1, DIGEST_PREFIX "%s", hex);
     if (ref_valid_digest(ref) && strcmp(ref, digest) != 0) {
-        log_error("registry %s: manifest %s: content hashes to %s", r->addr.hostport, ref,
-                  digest);
+        log_error("registry %s: manifest %s: content hashes to %s", r->addr.hostport, ref, digest);
         return -EIO;
     }
     return 0;
@@ -64,13 +60,10 @@ static int manifest_from(struct registry *r, const char *repo, const char *ref, 
                          char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[400];
-    if (!r || !ref || !body || !(ref_valid_tag(ref) || ref_valid_digest(ref)))
-        return -EINVAL;
+    if (!r || !ref || !body || !(ref_valid_tag(ref) || ref_valid_digest(ref))) return -EINVAL;
     int rc = reg_wire_repo(r, repo, wire);
-    if (!rc)
-        rc = reg_url(r, url, sizeof(url), "/v2/%s/manifests/%s", wire, ref);
-    if (rc)
-        return rc;
+    if (!rc) rc = reg_url(r, url, sizeof(url), "/v2/%s/manifests/%s", wire, ref);
+    if (rc) return rc;
     snprintf(scope, sizeof(scope), "repository:%s:pull", wire);
     const char *headers[] = {ACCEPT_MANIFESTS, NULL};
     struct reg_call call = {.url = url,
@@ -87,18 +80,15 @@ static int manifest_from(struct registry *r, const char *repo, const char *ref, 
     if (!rc && resp.status != 200)
         rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;
     char digest[DIGEST_STR_LEN + 1];
-    if (!rc)
-        rc = verify_digest(r, ref, body, digest);
+    if (!rc) rc = verify_digest(r, ref, body, digest);
     if (rc) {
         snprintf(what, sizeof(what), "manifest %s:%s", wire, ref);
         if (rc != -EIO || resp.status != 200) /* a digest mismatch is logged already */
             reg_log_failure(r, what, &resp, rc);
         buf_reset(body);
     } else {
-        if (media_type)
-            strip_media_type(resp.content_type, media_type);
-        if (digest_out)
-            memcpy(digest_out, digest, sizeof(digest));
+        if (media_type) strip_media_type(resp.content_type, media_type);
+        if (digest_out) memcpy(digest_out, digest, sizeof(digest));
     }
     http_response_free(&resp);
     return rc;
@@ -119,17 +109,14 @@ struct blob_rx {
 /* The first byte position of "bytes START-END/TOTAL". */
 static int content_range_start(const char *value, uint64_t *start)
 {
-    if (strncasecmp(value, "bytes", 5) != 0)
-        return -EIO;
+    if (strncasecmp(value, "bytes", 5) != 0) return -EIO;
     const char *p = value + 5;
     while (*p == ' ')
         p++;
-    if (*p < '0' || *p > '9')
-        return -EIO;
+    if (*p < '0' || *p > '9') return -EIO;
     char *end;
     unsigned long long v = strtoull(p, &end, 10);
-    if (*end != '-')
-        return -EIO;
+    if (*end != '-') return -EIO;
     *start = v;
     return 0;
 }
@@ -155,8 +142,7 @@ static int blob_body(void *ctx, const struct http_response *resp, const void *da
     const char *p = data;
     if (!b->started) {
         int rc = blob_start(b, resp);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         b->started = true;
     }
     if (b->skip) {
@@ -165,8 +151,7 @@ static int blob_body(void *ctx, const struct http_response *resp, const void *da
         p += n;
         len -= n;
     }
-    if (!len)
-        return 0;
+    if (!len) return 0;
     int rc = b->sink(p, len, b->ctx);
     if (rc) {
         b->sink_failed = true;
@@ -186,8 +171,7 @@ static void blob_reset(void *ctx)
 /* The outcome of a finished blob transfer. */
 static int blob_result(const struct blob_rx *b, const struct http_response *resp, int rc)
 {
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (resp->status == 200 || resp->status == 206)
         return b->skip ? -EIO : 0; /* a 200 shorter than our offset */
     rc = reg_status_errno(resp->status);
@@ -199,13 +183,10 @@ static int blob_from(struct registry *r, const char *repo, const char *digest, u
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[400];
     char range[64];
-    if (!r || !sink || !ref_valid_digest(digest) || offset > BLOB_MAX_SIZE)
-        return -EINVAL;
+    if (!r || !sink || !ref_valid_digest(digest) || offset > BLOB_MAX_SIZE) return -EINVAL;
     int rc = reg_wire_repo(r, repo, wire);
-    if (!rc)
-        rc = reg_url(r, url, sizeof(url), "/v2/%s/blobs/%s", wire, digest);
-    if (rc)
-        return rc;
+    if (!rc) rc = reg_url(r, url, sizeof(url), "/v2/%s/blobs/%s", wire, digest);
+    if (rc) return rc;
     snprintf(scope, sizeof(scope), "repository:%s:pull", wire);
     snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", offset);
     const char *headers[] = {offset ? range : NULL, NULL};
@@ -223,8 +204,8 @@ static int blob_from(struct registry *r, const char *repo, const char *digest, u
     rc = blob_result(&b, &resp, reg_perform(r, &call, &resp));
     snprintf(what, sizeof(what), "blob %s@%s from byte %" PRIu64, wire, digest, offset);
     if (b.bad_range)
-        log_warn("registry %s: %s: HTTP %ld with Content-Range \"%.60s\"", r->addr.hostport,
-                 what, resp.status, resp.content_range);
+        log_warn("registry %s: %s: HTTP %ld with Content-Range \"%.60s\"", r->addr.hostport, what,
+                 resp.status, resp.content_range);
     else if (rc && resp.status == 200 && resp.curl_code == CURLE_OK && b.skip)
         log_warn("registry %s: %s: Range ignored and the whole body is shorter than that",
                  r->addr.hostport, what);
@@ -240,17 +221,15 @@ int registry_get_manifest(struct registry *r, const char *repo, const char *ref,
                           char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
 {
     struct reg_source src[REGCONF_MAX_MIRRORS];
-    if (!r || !ref || !body)
-        return -EINVAL;
+    if (!r || !ref || !body) return -EINVAL;
     size_t n = reg_mirror_sources(
         r, repo, ref_valid_digest(ref) ? REG_READ_MANIFEST_DIGEST : REG_READ_MANIFEST_TAG, src,
         REGCONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         int rc = manifest_from(src[i].reg, src[i].repo, ref, body, media_type, digest_out);
-        if (rc == 0)
-            return 0;
-        log_debug("registry %s: manifest %s:%s not from mirror %s (%s)", r->addr.hostport,
-                  repo, ref, src[i].reg->addr.hostport, strerror(-rc));
+        if (rc == 0) return 0;
+        log_debug("registry %s: manifest %s:%s not from mirror %s (%s)", r->addr.hostport, repo,
+                  ref, src[i].reg->addr.hostport, strerror(-rc));
     }
     return manifest_from(r, repo, ref, body, media_type, digest_out);
 }
@@ -272,15 +251,13 @@ int registry_get_blob(struct registry *r, const char *repo, const char *digest, 
                       blob_sink_fn sink, void *ctx)
 {
     struct reg_source src[REGCONF_MAX_MIRRORS];
-    if (!r || !sink)
-        return -EINVAL;
+    if (!r || !sink) return -EINVAL;
     size_t n = reg_mirror_sources(r, repo, REG_READ_BLOB, src, REGCONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         struct counting_sink c = {sink, ctx, 0};
         int rc = blob_from(src[i].reg, src[i].repo, digest, offset, count_bytes, &c);
         /* once bytes went to the sink, the caller resumes from where they stopped */
-        if (rc == 0 || c.bytes)
-            return rc;
+        if (rc == 0 || c.bytes) return rc;
         log_debug("registry %s: blob %s not from mirror %s (%s)", r->addr.hostport, digest,
                   src[i].reg->addr.hostport, strerror(-rc));
     }

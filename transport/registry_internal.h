@@ -13,7 +13,7 @@
 
 #define REG_URL_MAX LINK_URL_MAX
 #define WIRE_REPO_MAX (REF_NAME_MAX + 9) /* + "library/" */
-#define REG_MIRRORS_MAX 32 /* distinct mirror hosts per registry */
+#define REG_MIRRORS_MAX 32               /* distinct mirror hosts per registry */
 
 /* A mirror host (registries.conf), with its own connection pool, credentials and TLS. */
 struct reg_mirror {
@@ -33,10 +33,10 @@ struct registry {
     struct reg_creds *creds;
     struct tls_certs *certs; /* NULL: system trust only */
     bool tls_verify;
-    bool insecure; /* registries.conf: plain http allowed, certificates not verified */
-    bool blocked;  /* registries.conf: every request refused */
-    char *conf_path;       /* registries.conf in use (for log lines), NULL when none */
-    struct regconf conf;   /* its entries; empty for a mirror */
+    bool insecure;       /* registries.conf: plain http allowed, certificates not verified */
+    bool blocked;        /* registries.conf: every request refused */
+    char *conf_path;     /* registries.conf in use (for log lines), NULL when none */
+    struct regconf conf; /* its entries; empty for a mirror */
     /* what a mirror's registry object is created with */
     char *authfile;
     char *cert_dir;
@@ -118,7 +118,12 @@ void reg_error_code(const struct http_response *resp, char *out, size_t outlen);
 
 /* ---- mirrors (registry_mirror.c) ---- */
 
-enum reg_read_kind { REG_READ_BLOB, REG_READ_TAGS, REG_READ_MANIFEST_TAG, REG_READ_MANIFEST_DIGEST };
+enum reg_read_kind {
+    REG_READ_BLOB,
+    REG_READ_TAGS,
+    REG_READ_MANIFEST_TAG,
+    REG_READ_MANIFEST_DIGEST
+};
 
 struct reg_source {
     struct registry *reg;

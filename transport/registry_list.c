@@ -17,9 +17,9 @@
 
 struct listing {
     struct registry *r;
-    const char *what;    /* "catalog", "tags of NAME": for logs */
-    const char *key;     /* the JSON array: "repositories" or "tags" */
-    const char *scope;   /* token scope */
+    const char *what;  /* "catalog", "tags of NAME": for logs */
+    const char *key;   /* the JSON array: "repositories" or "tags" */
+    const char *scope; /* token scope */
     bool (*valid)(const char *);
     /* turns the failure into the listing's own error (catalog: -ENOTSUP) */
     int (*map_error)(struct listing *l, const struct http_response *resp, int rc);
@@ -49,17 +49,15 @@ static int add_item(struct listing *l, const cJSON *item)
                 for (size_t i = 0; i + 1 < sizeof(shown); i++) {
                     char c = item->valuestring[i];
                     shown[i] = c >= 0x20 && c < 0x7f ? c : (c ? '?' : '\0');
-                    if (!c)
-                        break;
+                    if (!c) break;
                     shown[i + 1] = '\0';
                 }
-            log_warn("registry %s: %s: skipping invalid name \"%s\"", l->r->addr.hostport,
-                     l->what, shown);
+            log_warn("registry %s: %s: skipping invalid name \"%s\"", l->r->addr.hostport, l->what,
+                     shown);
         }
         return 0;
     }
-    if (l->items.len >= LIST_MAX_ENTRIES)
-        return -EFBIG;
+    if (l->items.len >= LIST_MAX_ENTRIES) return -EFBIG;
     return strlist_push(&l->items, item->valuestring);
 }
 
@@ -76,18 +74,15 @@ static int parse_page(struct listing *l, const struct buf *body)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, l->key);
     int rc = 0;
     if (arr && !cJSON_IsNull(arr) && !cJSON_IsArray(arr)) {
-        log_warn("registry %s: %s: \"%s\" is not an array", l->r->addr.hostport, l->what,
-                 l->key);
+        log_warn("registry %s: %s: \"%s\" is not an array", l->r->addr.hostport, l->what, l->key);
         l->logged = true;
         rc = -EIO;
     }
     const cJSON *item;
-    if (cJSON_IsArray(arr))
-        cJSON_ArrayForEach(item, arr)
+    if (cJSON_IsArray(arr)) cJSON_ArrayForEach(item, arr)
         {
             rc = add_item(l, item);
-            if (rc)
-                break;
+            if (rc) break;
         }
     cJSON_Delete(root);
     return rc;
@@ -102,8 +97,7 @@ static int next_page(struct listing *l, const struct http_response *resp, const 
         l->logged = true;
         return -EIO;
     }
-    if (!resp->link_next[0])
-        return 0;
+    if (!resp->link_next[0]) return 0;
     char endpoint[sizeof(l->r->addr.endpoint)];
     reg_endpoint(l->r, endpoint, sizeof(endpoint));
     /* our token must not go elsewhere, and a page pointing at itself would never end */
@@ -119,10 +113,8 @@ static int next_page(struct listing *l, const struct http_response *resp, const 
 /* 0 for a 200, else the error for the page's status or transport failure. */
 static int page_status(const struct http_response *resp, int rc)
 {
-    if (rc)
-        return rc;
-    if (resp->status == 200)
-        return 0;
+    if (rc) return rc;
+    if (resp->status == 200) return 0;
     rc = reg_status_errno(resp->status);
     return rc ? rc : -EIO; /* a 2xx other than 200 */
 }
@@ -151,14 +143,11 @@ static int list_all(struct listing *l, const char *first_url, struct http_respon
                                 .ctx = &body,
                                 .on_attempt = reset_body};
         rc = page_status(resp, reg_perform(l->r, &call, resp));
-        if (rc)
-            break;
+        if (rc) break;
         l->pages++;
         rc = parse_page(l, &body);
-        if (!rc)
-            rc = next_page(l, resp, url, next);
-        if (rc <= 0)
-            break;
+        if (!rc) rc = next_page(l, resp, url, next);
+        if (rc <= 0) break;
         memcpy(url, next, sizeof(url));
     }
     buf_free(&body);
@@ -186,13 +175,12 @@ static int run_listing(struct listing *l, const char *url, struct strlist *out)
     struct http_response resp;
     http_response_init(&resp);
     int rc = list_all(l, url, &resp);
-    if (rc && l->map_error)
-        rc = l->map_error(l, &resp, rc);
+    if (rc && l->map_error) rc = l->map_error(l, &resp, rc);
     if (rc && !l->logged)
         reg_log_failure(l->r, l->what, &resp, rc);
     else if (l->invalid > INVALID_NAMES_LOGGED)
-        log_warn("registry %s: %s: %zu invalid names skipped in all", l->r->addr.hostport,
-                 l->what, l->invalid);
+        log_warn("registry %s: %s: %zu invalid names skipped in all", l->r->addr.hostport, l->what,
+                 l->invalid);
     if (!rc) {
         strlist_sort_unique(&l->items);
         rc = strlist_take(out, &l->items);
@@ -206,25 +194,20 @@ static int run_listing(struct listing *l, const char *url, struct strlist *out)
 static int catalog_error(struct listing *l, const struct http_response *resp, int rc)
 {
     char code[72];
-    if (l->pages > 0 || !resp->status)
-        return rc;
+    if (l->pages > 0 || !resp->status) return rc;
     long s = resp->status;
-    if (s == 404 || s == 401 || s == 403 || s == 405)
-        return -ENOTSUP;
+    if (s == 404 || s == 401 || s == 403 || s == 405) return -ENOTSUP;
     reg_error_code(resp, code, sizeof(code));
     return strcmp(code, "UNSUPPORTED") == 0 ? -ENOTSUP : rc;
 }
 
 int registry_catalog(struct registry *r, struct strlist *repos)
 {
-    if (!r || !repos)
-        return -EINVAL;
-    if (r->addr.docker_hub)
-        return -ENOTSUP; /* Docker Hub has no catalog: do not even ask */
+    if (!r || !repos) return -EINVAL;
+    if (r->addr.docker_hub) return -ENOTSUP; /* Docker Hub has no catalog: do not even ask */
     char url[REG_URL_MAX];
     int rc = reg_url(r, url, sizeof(url), "/v2/_catalog?n=" PAGE_SIZE);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct listing l = {.r = r,
                         .what = "catalog",
                         .key = "repositories",
@@ -244,14 +227,11 @@ static int tags_error(struct listing *l, const struct http_response *resp, int r
 static int tags_from(struct registry *r, const char *repo, struct strlist *tags)
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[300];
-    if (!r || !tags)
-        return -EINVAL;
+    if (!r || !tags) return -EINVAL;
     int rc = reg_wire_repo(r, repo, wire);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = reg_url(r, url, sizeof(url), "/v2/%s/tags/list?n=" PAGE_SIZE, wire);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(scope, sizeof(scope), "repository:%s:pull", wire);
     snprintf(what, sizeof(what), "tags of %s", wire);
     struct listing l = {.r = r,
@@ -266,13 +246,11 @@ static int tags_from(struct registry *r, const char *repo, struct strlist *tags)
 int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
 {
     struct reg_source src[REGCONF_MAX_MIRRORS];
-    if (!r || !tags)
-        return -EINVAL;
+    if (!r || !tags) return -EINVAL;
     size_t n = reg_mirror_sources(r, repo, REG_READ_TAGS, src, REGCONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         int rc = tags_from(src[i].reg, src[i].repo, tags);
-        if (rc == 0)
-            return 0;
+        if (rc == 0) return 0;
         log_debug("registry %s: tags of %s not from mirror %s (%s)", r->addr.hostport, repo,
                   src[i].reg->addr.hostport, strerror(-rc));
     }

@@ -10,8 +10,8 @@
 #include "common/log.h"
 #include "transport/registry_internal.h"
 
-static const char ACCEPT_MANIFESTS[] = "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX
-                                       ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
+static const char ACCEPT_MANIFESTS[] =
+    "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
 
 struct target {
     char wire[WIRE_REPO_MAX + 1];
@@ -25,8 +25,7 @@ struct target {
 static int target_of(struct registry *r, const char *repo, const char *suffix, struct target *t)
 {
     int rc = reg_wire_repo(r, repo, t->wire);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(t->scope, sizeof(t->scope), "repository:%s:pull,push", t->wire);
     return reg_url(r, t->url, sizeof(t->url), "/v2/%s%s", t->wire, suffix);
 }
@@ -38,8 +37,7 @@ static int object_target(struct registry *r, const char *repo, const char *kind,
     char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16];
     snprintf(suffix, sizeof(suffix), "/%s/%s", kind, ref);
     int rc = target_of(r, repo, suffix, t);
-    if (rc == 0)
-        snprintf(t->what, sizeof(t->what), "%s %s %s:%s", verb, kind, t->wire, ref);
+    if (rc == 0) snprintf(t->what, sizeof(t->what), "%s %s %s:%s", verb, kind, t->wire, ref);
     return rc;
 }
 
@@ -62,26 +60,21 @@ static int perform(struct registry *r, struct reg_call *call, struct http_respon
     int rc = reg_perform(r, call, resp);
     if (rc == 0 && resp->status != expect)
         rc = reg_status_errno(resp->status) ? reg_status_errno(resp->status) : -EIO;
-    if (rc)
-        reg_log_failure(r, what, resp, rc);
+    if (rc) reg_log_failure(r, what, resp, rc);
     return rc;
 }
 
-int registry_blob_exists(struct registry *r, const char *repo, const char *digest,
-                         uint64_t *size)
+int registry_blob_exists(struct registry *r, const char *repo, const char *digest, uint64_t *size)
 {
     struct target t;
-    if (!ref_valid_digest(digest))
-        return -EINVAL;
+    if (!ref_valid_digest(digest)) return -EINVAL;
     int rc = object_target(r, repo, "blobs", digest, "HEAD", &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
     struct http_response resp;
     http_response_init(&resp);
     rc = perform(r, &call, &resp, 200, t.what);
-    if (rc == 0 && size)
-        *size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
+    if (rc == 0 && size) *size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
     http_response_free(&resp);
     return rc;
 }
@@ -90,8 +83,7 @@ int registry_blob_exists(struct registry *r, const char *repo, const char *diges
 static int upload_location(struct registry *r, const struct http_response *resp, char *out,
                            size_t outlen)
 {
-    if (!resp->location[0])
-        return -EIO;
+    if (!resp->location[0]) return -EIO;
     char base[REG_URL_MAX];
     reg_endpoint(r, base, sizeof(base));
     return link_resolve(base, resp->location, out, outlen) ? -EIO : 0;
@@ -111,20 +103,16 @@ static void cancel_upload(struct registry *r, const char *scope, const char *loc
     http_response_free(&resp);
 }
 
-int registry_blob_mount(struct registry *r, const char *repo, const char *digest,
-                        const char *from)
+int registry_blob_mount(struct registry *r, const char *repo, const char *digest, const char *from)
 {
     struct target t;
     char from_wire[WIRE_REPO_MAX + 1], suffix[DIGEST_STR_LEN + WIRE_REPO_MAX + 64];
     char what[2 * WIRE_REPO_MAX + 100];
-    if (!ref_valid_digest(digest))
-        return -EINVAL;
+    if (!ref_valid_digest(digest)) return -EINVAL;
     int rc = reg_wire_repo(r, from, from_wire);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(suffix, sizeof(suffix), "/blobs/uploads/?mount=%s&from=%s", digest, from_wire);
-    if ((rc = target_of(r, repo, suffix, &t)))
-        return rc;
+    if ((rc = target_of(r, repo, suffix, &t))) return rc;
     snprintf(what, sizeof(what), "mount %s from %s into %s", digest, from_wire, t.wire);
     char from_scope[WIRE_REPO_MAX + 32]; /* a mount reads the source: pull on it too */
     snprintf(from_scope, sizeof(from_scope), "repository:%s:pull", from_wire);
@@ -158,14 +146,12 @@ static int put_url(const char *location, const char *digest, char *out, size_t o
 }
 
 /* POST /v2/REPO/blobs/uploads/ and the PUT URL that completes it with DIGEST. */
-static int start_upload(struct registry *r, const char *repo, const char *digest,
-                        struct target *t, char *put, size_t putlen)
+static int start_upload(struct registry *r, const char *repo, const char *digest, struct target *t,
+                        char *put, size_t putlen)
 {
-    if (!ref_valid_digest(digest))
-        return -EINVAL;
+    if (!ref_valid_digest(digest)) return -EINVAL;
     int rc = target_of(r, repo, "/blobs/uploads/", t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(t->what, sizeof(t->what), "upload %s to %s", digest, t->wire);
     struct reg_call call = meta_call("POST", t, HTTP_MAX_ATTEMPTS);
     struct http_response resp;
@@ -174,8 +160,7 @@ static int start_upload(struct registry *r, const char *repo, const char *digest
     char location[REG_URL_MAX];
     if (rc == 0 && (upload_location(r, &resp, location, sizeof(location)) ||
                     put_url(location, digest, put, putlen))) {
-        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport,
-                  t->what);
+        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport, t->what);
         rc = -EIO;
     }
     http_response_free(&resp);
@@ -202,11 +187,9 @@ int registry_upload_blob(struct registry *r, const char *repo, const char *diges
 {
     struct target t;
     char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
-    if (fd < 0)
-        return -EINVAL;
+    if (fd < 0) return -EINVAL;
     int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct reg_call put = {.url = url, .upload_fd = fd, .upload_len = size};
     return finish_upload(r, &t, &put);
 }
@@ -217,8 +200,7 @@ int registry_upload_blob_stream(struct registry *r, const char *repo, const char
     struct target t;
     char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
     int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct reg_call put = {
         .url = url, .upload_fd = -1, .upload_stream = read, .upload_stream_ctx = ctx};
     return finish_upload(r, &t, &put);
@@ -233,8 +215,7 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
         strlen(media_type) >= MEDIA_TYPE_MAX || strpbrk(media_type, "\r\n"))
         return -EINVAL;
     int rc = object_target(r, repo, "manifests", ref, "PUT", &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(content_type, sizeof(content_type), "Content-Type: %s", media_type);
     const char *headers[] = {content_type, NULL};
     struct reg_call call = meta_call("PUT", &t, HTTP_MAX_ATTEMPTS);
@@ -252,11 +233,9 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
                            char digest[DIGEST_STR_LEN + 1])
 {
     struct target t;
-    if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
-        return -EINVAL;
+    if (!(ref_valid_tag(ref) || ref_valid_digest(ref))) return -EINVAL;
     int rc = object_target(r, repo, "manifests", ref, "HEAD", &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *headers[] = {ACCEPT_MANIFESTS, NULL};
     struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
     call.headers = headers;
@@ -276,11 +255,9 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
 int registry_delete_manifest(struct registry *r, const char *repo, const char *ref)
 {
     struct target t;
-    if (!(ref_valid_tag(ref) || ref_valid_digest(ref)))
-        return -EINVAL;
+    if (!(ref_valid_tag(ref) || ref_valid_digest(ref))) return -EINVAL;
     int rc = object_target(r, repo, "manifests", ref, "DELETE", &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct reg_call call = meta_call("DELETE", &t, 1);
     struct http_response resp;
     http_response_init(&resp);
@@ -295,8 +272,7 @@ int registry_delete_manifest(struct registry *r, const char *repo, const char *r
         else
             rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;
     }
-    if (rc)
-        reg_log_failure(r, t.what, &resp, rc);
+    if (rc) reg_log_failure(r, t.what, &resp, rc);
     http_response_free(&resp);
     return rc;
 }

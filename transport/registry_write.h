@@ -14,13 +14,11 @@
 
 /* HEAD /v2/REPO/blobs/DIGEST: 0 when the repository has it (*size set when size != NULL),
  * -ENOENT when it does not. */
-int registry_blob_exists(struct registry *r, const char *repo, const char *digest,
-                         uint64_t *size);
+int registry_blob_exists(struct registry *r, const char *repo, const char *digest, uint64_t *size);
 
 /* POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=FROM: 0 when mounted (201). -ENOENT when the
  * registry wants a normal upload instead (202; the upload it opened is cancelled). */
-int registry_blob_mount(struct registry *r, const char *repo, const char *digest,
-                        const char *from);
+int registry_blob_mount(struct registry *r, const char *repo, const char *digest, const char *from);
 
 /*
  * Uploads `size` bytes read from fd (from offset 0, with pread: the fd's position is not used)

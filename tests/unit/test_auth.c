@@ -73,11 +73,9 @@ static void test_best_challenge(void)
     CHECK_INT(ch.scheme, AUTH_BASIC);
     CHECK_STR(ch.realm, "r");
     /* a malformed challenge after a good one keeps the good one */
-    CHECK_INT(auth_parse_best_challenge("Basic realm=\"r\", Bearer realm=\"unterminated", &ch),
-              0);
+    CHECK_INT(auth_parse_best_challenge("Basic realm=\"r\", Bearer realm=\"unterminated", &ch), 0);
     CHECK_INT(ch.scheme, AUTH_BASIC);
-    CHECK_INT(auth_parse_best_challenge("Bearer realm=\"x\", error=\"insufficient_scope\"",
-                                        &ch),
+    CHECK_INT(auth_parse_best_challenge("Bearer realm=\"x\", error=\"insufficient_scope\"", &ch),
               0);
     CHECK_STR(ch.error, "insufficient_scope");
     CHECK_INT(auth_parse_best_challenge("", &ch), -EINVAL);
@@ -189,8 +187,8 @@ static void test_sanitize(void)
     char out[256];
     http_sanitize_url("https://user:secret@h.example:5000/v2/?n=1", out, sizeof(out));
     CHECK_STR(out, "https://h.example:5000/v2/?n=1");
-    http_sanitize_url("https://s3.example/b/o?X-Amz-Signature=abc&X-Amz-Credential=def&part=1",
-                      out, sizeof(out));
+    http_sanitize_url("https://s3.example/b/o?X-Amz-Signature=abc&X-Amz-Credential=def&part=1", out,
+                      sizeof(out));
     CHECK_STR(out, "https://s3.example/b/o?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED"
                    "&part=1");
     http_sanitize_url("https://a/t?service=s&scope=repository:x:pull&access_token=zzz", out,

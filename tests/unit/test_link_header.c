@@ -10,9 +10,9 @@ static void test_find_next(void)
     char out[LINK_URL_MAX];
     CHECK_INT(link_find_next("</v2/_catalog?last=b&n=2>; rel=\"next\"", out, sizeof(out)), 1);
     CHECK_STR(out, "/v2/_catalog?last=b&n=2");
-    CHECK_INT(link_find_next("<https://r.example/v2/x/tags/list?n=1&last=a>; rel=next", out,
-                             sizeof(out)),
-              1);
+    CHECK_INT(
+        link_find_next("<https://r.example/v2/x/tags/list?n=1&last=a>; rel=next", out, sizeof(out)),
+        1);
     CHECK_STR(out, "https://r.example/v2/x/tags/list?n=1&last=a");
     CHECK_INT(link_find_next("<a>; rel=\"prev\", <b>; rel=\"next\"", out, sizeof(out)), 1);
     CHECK_STR(out, "b");

@@ -10,17 +10,16 @@
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
-static const char OCI_IMAGE[] = "{\"schemaVersion\":2,"
-                                "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                                "\"config\":{\"mediaType\":\"application/"
-                                "vnd.oci.image.config.v1+json\",\"digest\":\"" D1
-                                "\",\"size\":123},"
-                                "\"layers\":[{\"mediaType\":\"application/"
-                                "vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2
-                                "\",\"size\":4567},"
-                                "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-                                "\"digest\":\"" D3 "\",\"size\":17592186044416}],"
-                                "\"annotations\":{\"a\":\"b\"}}\n";
+static const char OCI_IMAGE[] =
+    "{\"schemaVersion\":2,"
+    "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+    "\"config\":{\"mediaType\":\"application/"
+    "vnd.oci.image.config.v1+json\",\"digest\":\"" D1 "\",\"size\":123},"
+    "\"layers\":[{\"mediaType\":\"application/"
+    "vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2 "\",\"size\":4567},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+    "\"digest\":\"" D3 "\",\"size\":17592186044416}],"
+    "\"annotations\":{\"a\":\"b\"}}\n";
 
 static const char DOCKER_IMAGE[] =
     "{\n  \"schemaVersion\": 2,\n"
@@ -38,7 +37,8 @@ static const char OCI_INDEX[] =
     "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2
     "\",\"size\":501,\"platform\":{\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"}},"
     "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D3
-    "\",\"size\":502,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
+    "\",\"size\":502,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}}"
+    ","
     "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1
     "\",\"size\":503,\"platform\":{\"architecture\":\"unknown\",\"os\":\"unknown\"}},"
     "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2
@@ -69,8 +69,7 @@ static void expect_bad(const char *json, const char *ct, int line)
     char err[256];
     int rc = parse(json, ct, &m, err, sizeof(err));
     unit_check(rc == -EIO && err[0] != '\0', __FILE__, line, "rejected with a reason");
-    if (rc != -EIO)
-        fprintf(stderr, "    accepted: %.200s\n", json);
+    if (rc != -EIO) fprintf(stderr, "    accepted: %.200s\n", json);
     CHECK(m.layers == NULL && m.manifests == NULL && m.n_layers == 0);
     manifest_free(&m);
 }
@@ -254,12 +253,14 @@ static void test_descriptors(void)
     bad_entry(mt, dg, "true", __LINE__);
     bad_entry(mt, dg, "[]", __LINE__);
     /* digests */
-    bad_entry(mt, "\"sha512:" "1111111111111111111111111111111111111111111111111111111111111111"
-                  "1111111111111111111111111111111111111111111111111111111111111111\"",
+    bad_entry(mt,
+              "\"sha512:"
+              "1111111111111111111111111111111111111111111111111111111111111111"
+              "1111111111111111111111111111111111111111111111111111111111111111\"",
               "1", __LINE__);
     bad_entry(mt, "\"sha256:111\"", "1", __LINE__);
-    bad_entry(mt, "\"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"", "1",
-              __LINE__);
+    bad_entry(mt, "\"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"",
+              "1", __LINE__);
     bad_entry(mt, "\"1111111111111111111111111111111111111111111111111111111111111111\"", "1",
               __LINE__);
     bad_entry(mt, "\"sha256:../../../../etc/passwd\"", "1", __LINE__);
@@ -299,17 +300,16 @@ static void test_descriptors(void)
 
 static char *repeat_entries(size_t n)
 {
-    static const char head[] = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
-                               "\",\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" D1
-                               "\",\"size\":1},\"layers\":[";
+    static const char head[] =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
+        "\",\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[";
     static const char entry[] = "{\"mediaType\":\"a/b\",\"digest\":\"" D2 "\",\"size\":1},";
     size_t len = sizeof(head) + n * (sizeof(entry) - 1) + 8;
     char *s = malloc(len);
     char *p = s + sprintf(s, "%s", head);
     for (size_t i = 0; i < n; i++)
         p += sprintf(p, "%s", entry);
-    if (n)
-        p--; /* the last comma */
+    if (n) p--; /* the last comma */
     strcpy(p, "]}");
     return s;
 }
@@ -362,8 +362,7 @@ static void test_robustness(void)
     size_t len = strlen(OCI_IMAGE) - 1; /* without the trailing newline */
     int accepted = 0;
     for (size_t i = 0; i < len; i++) {
-        if (manifest_parse(exact, i, NULL, &m, err, sizeof(err)) == 0)
-            accepted++;
+        if (manifest_parse(exact, i, NULL, &m, err, sizeof(err)) == 0) accepted++;
         manifest_free(&m);
     }
     CHECK_INT(accepted, 0);
@@ -385,8 +384,7 @@ static void test_robustness(void)
         for (size_t k = 0; k < sizeof(subst); k++) {
             char saved = copy[i];
             copy[i] = subst[k];
-            if (manifest_parse(copy, n, NULL, &m, err, sizeof(err)) == 0)
-                manifest_free(&m);
+            if (manifest_parse(copy, n, NULL, &m, err, sizeof(err)) == 0) manifest_free(&m);
             copy[i] = saved;
         }
     }

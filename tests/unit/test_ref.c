@@ -13,11 +13,11 @@ static void fill(char *s, char c, size_t n)
 
 static void test_component(void)
 {
-    static const char *const good[] = {"a",   "abc", "a0",  "0",    "a.b",  "a_b", "a__b",
+    static const char *const good[] = {"a",   "abc",  "a0",    "0",     "a.b",     "a_b",    "a__b",
                                        "a-b", "a--b", "a---b", "a.b.c", "a_b-c.d", "busybox"};
-    static const char *const bad[] = {"",   "A",   "aB",  ".a",  "a.",   "_a",   "a_",   "-a",
-                                      "a-", "a..b", "a___b", "a._b", "a-.b", "a b", "a/b", "a:b",
-                                      "a@b", "é"};
+    static const char *const bad[] = {"",     "A",   "aB",  ".a",   "a.",    "_a",
+                                      "a_",   "-a",  "a-",  "a..b", "a___b", "a._b",
+                                      "a-.b", "a b", "a/b", "a:b",  "a@b",   "é"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         CHECK(ref_valid_component(good[i], strlen(good[i])));
         if (!ref_valid_component(good[i], strlen(good[i])))
@@ -118,10 +118,19 @@ static void test_digest(void)
 
 static void test_hostport(void)
 {
-    static const char *const good[] = {
-        "localhost", "localhost:5000", "registry.example.com", "a.b-c.d:443", "127.0.0.1",
-        "127.0.0.1:5000", "[::1]", "[::1]:5000", "[2001:db8::1]:65535", "docker.io",
-        "xn--bcher-kva.example", "a:1", "UPPER.example.com"};
+    static const char *const good[] = {"localhost",
+                                       "localhost:5000",
+                                       "registry.example.com",
+                                       "a.b-c.d:443",
+                                       "127.0.0.1",
+                                       "127.0.0.1:5000",
+                                       "[::1]",
+                                       "[::1]:5000",
+                                       "[2001:db8::1]:65535",
+                                       "docker.io",
+                                       "xn--bcher-kva.example",
+                                       "a:1",
+                                       "UPPER.example.com"};
     static const char *const bad[] = {"",
                                       ":5000",
                                       "localhost:",
@@ -153,13 +162,11 @@ static void test_hostport(void)
                                       "http://host"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         CHECK(ref_valid_hostport(good[i]));
-        if (!ref_valid_hostport(good[i]))
-            fprintf(stderr, "    good hostport \"%s\"\n", good[i]);
+        if (!ref_valid_hostport(good[i])) fprintf(stderr, "    good hostport \"%s\"\n", good[i]);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK(!ref_valid_hostport(bad[i]));
-        if (ref_valid_hostport(bad[i]))
-            fprintf(stderr, "    bad hostport \"%s\"\n", bad[i]);
+        if (ref_valid_hostport(bad[i])) fprintf(stderr, "    bad hostport \"%s\"\n", bad[i]);
     }
     CHECK(!ref_valid_hostport(NULL));
     char longhost[400];
@@ -243,28 +250,16 @@ static void test_parse_registry(void)
     CHECK_STR(a.endpoint, "http://docker.io:5000");
     CHECK_INT(ref_set_scheme(&a, "ftp"), -EINVAL);
 
-    static const char *const bad[] = {"",
-                                      "http://",
-                                      "https:///",
-                                      "ftp://host",
-                                      "user@host",
-                                      "http://user:pass@host",
-                                      "host/path",
-                                      "http://host/v2/",
-                                      "host//",
-                                      " host",
-                                      "host ",
-                                      "host:0",
-                                      "host:70000",
-                                      "http:/host",
-                                      "http//host",
-                                      "host?x=1",
-                                      "host#frag"};
+    static const char *const bad[] = {"",           "http://",         "https:///",
+                                      "ftp://host", "user@host",       "http://user:pass@host",
+                                      "host/path",  "http://host/v2/", "host//",
+                                      " host",      "host ",           "host:0",
+                                      "host:70000", "http:/host",      "http//host",
+                                      "host?x=1",   "host#frag"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = ref_parse_registry(bad[i], &a);
         CHECK_INT(rc, -EINVAL);
-        if (rc != -EINVAL)
-            fprintf(stderr, "    accepted \"%s\"\n", bad[i]);
+        if (rc != -EINVAL) fprintf(stderr, "    accepted \"%s\"\n", bad[i]);
     }
     CHECK_INT(ref_parse_registry(NULL, &a), -EINVAL);
     char huge[1024];

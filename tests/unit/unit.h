@@ -28,7 +28,7 @@ static inline void unit_check(int ok, const char *file, int line, const char *ex
         long long unit_a_ = (long long)(actual), unit_e_ = (long long)(expected);                  \
         unit_check(unit_a_ == unit_e_, __FILE__, __LINE__, #actual " == " #expected);              \
         if (unit_a_ != unit_e_)                                                                    \
-            fprintf(stderr, "    got %lld, expected %lld\n", unit_a_, unit_e_);                     \
+            fprintf(stderr, "    got %lld, expected %lld\n", unit_a_, unit_e_);                    \
     } while (0)
 
 #define CHECK_STR(actual, expected)                                                                \
@@ -37,7 +37,7 @@ static inline void unit_check(int ok, const char *file, int line, const char *ex
         int unit_ok_ = unit_a_ && unit_e_ && strcmp(unit_a_, unit_e_) == 0;                        \
         unit_check(unit_ok_, __FILE__, __LINE__, #actual " == " #expected);                        \
         if (!unit_ok_)                                                                             \
-            fprintf(stderr, "    got \"%s\", expected \"%s\"\n", unit_a_ ? unit_a_ : "(null)",    \
+            fprintf(stderr, "    got \"%s\", expected \"%s\"\n", unit_a_ ? unit_a_ : "(null)",     \
                     unit_e_ ? unit_e_ : "(null)");                                                 \
     } while (0)
 
