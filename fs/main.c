@@ -68,11 +68,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: registryfs [-f] [-d] [-o OPT[,OPT...]] REGISTRY MOUNTPOINT\n"
+            "       registryfs [-f] [-d] [-o OPT[,OPT...]] PATH MOUNTPOINT\n"
             "       registryfs [-f] [-d] [-o OPT[,OPT...]] MOUNTPOINT\n"
             "\n"
             "Mounts a container-image registry (or, without REGISTRY, a root whose entries are\n"
             "registry hosts) as skopeo dir: directories: REPO/TAG/{version,manifest.json,HEX...}.\n"
-            "REGISTRY is [http://|https://]HOST[:PORT] (https when no scheme).\n"
+            "REGISTRY is [http://|https://]HOST[:PORT] (https when no scheme); PATH (absolute\n"
+            "or ./relative) is a distribution storage tree (docker/registry/v2) mounted as one.\n"
             "\n"
             "  -f                     stay in the foreground\n"
             "  -d                     log one line per HTTP request (never credentials)\n"
