@@ -302,6 +302,7 @@ int main(int argc, char *argv[])
     status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
 out:
     rfs_free_hosts(&fs);
+    transport_global_cleanup();
     fuse_opt_free_args(&args);
     free_command_line(&cli);
     return status;
