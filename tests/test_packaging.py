@@ -27,6 +27,7 @@ import urllib.parse
 import pytest
 
 from harness import imagegen as ig
+from harness.packaging import run_flow
 from harness import tools
 from harness import writes
 from harness.mount import Mount
@@ -206,30 +207,6 @@ def assert_served(reg, images, pull_dir=None, store=None):
 
 # -- the packaging flow (docs/packaging.md), once per module ----------------------------------
 
-FLOW_CP = r'''
-set -e
-while read -r image; do                       # image-list lines: repo/path:tag
-  repo=${image%:*}; tag=${image##*:}
-  mkdir -p "$PKG/$repo"
-  cp -r "$SRC/$image" "$PKG/$repo/$tag"
-done < "$LIST"
-'''
-
-FLOW_RSYNC = r'''
-set -e
-while read -r image; do
-  repo=${image%:*}; tag=${image##*:}
-  mkdir -p "$PKG/$repo"
-  rsync -a "$SRC/$image/" "$PKG/$repo/$tag/"
-done < "$LIST"
-'''
-
-
-def run_flow(script, src_mnt, pkg_mnt, image_list):
-    env = dict(os.environ, SRC=src_mnt, PKG=pkg_mnt, LIST=str(image_list))
-    return tools.run(["bash", "-c", script], env=env)
-
-
 def write_list(path, images):
     with open(str(path), "w") as f:
         for repo, tag, _ in images:
@@ -277,7 +254,7 @@ def pack(tmp_path_factory, pkgimages):
         mounts.append(mpkg)
         mpkg.start()
         P.list = write_list(work / "image-list.txt", P.images)
-        P.flow = run_flow(FLOW_CP, msrc.mountpoint, mpkg.mountpoint, P.list)
+        P.flow = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, P.list)
         P.status = {"%s/%s" % (r, t): writes.status(mpkg.path(r, t)) for r, t, _ in P.images}
         mpkg.stop()
         msrc.stop()
@@ -392,7 +369,7 @@ def test_pack_with_rsync_gives_the_same_tree(pack, tmp_path):
         msrc.start()
         mpkg.start()
         mark = pack.src.mark()
-        r = run_flow(FLOW_RSYNC, msrc.mountpoint, mpkg.mountpoint, pack.list)
+        r = run_flow("rsync", msrc.mountpoint, mpkg.mountpoint, pack.list)
         assert r.returncode == 0, "%s\n%s" % (r, mpkg.log()[-4000:])
         st = {"%s/%s" % (rp, t): writes.status(mpkg.path(rp, t)) for rp, t, _ in pack.images}
         assert all(v == (0, "published") for v in st.values()), st
@@ -819,7 +796,7 @@ def test_pack_across_filesystems_copies_blobs(pack, tmpfs_dir, tmp_path):
     try:
         msrc.start()
         mpkg.start()
-        r = run_flow(FLOW_CP, msrc.mountpoint, mpkg.mountpoint, lst)
+        r = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, lst)
         assert r.returncode == 0, "%s\n%s" % (r, mpkg.log()[-3000:])
         for repo, tag, _ in images:
             assert writes.status(mpkg.path(repo, tag)) == (0, "published"), mpkg.log()[-3000:]

@@ -71,6 +71,7 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
 
 from harness import imagegen as ig  # noqa: E402
+from harness import packaging  # noqa: E402
 from harness import tools  # noqa: E402
 from harness import writes  # noqa: E402
 from harness.mount import Mount, registryfs_bin  # noqa: E402
@@ -577,16 +578,7 @@ def m_repush(ctx):
 
 # -- packaging (issue #5, docs/packaging.md) ----------------------------------------------
 
-# The registryfs side: the loop of docs/packaging.md ("The whole flow"), with set -e so that a
-# failing cp in the middle of the list fails the run. $1 MNT_SRC, $2 MNT_PKG, $3 image list.
-PKG_FLOW = r'''
-set -e
-while read -r image; do                       # image-list lines: repo/path:tag
-  repo=${image%:*}; tag=${image##*:}
-  mkdir -p "$2/$repo"
-  cp -r "$1/$image" "$2/$repo/$tag"
-done < "$3"
-'''
+# The registryfs side: harness.packaging.run_flow, the loop of docs/packaging.md.
 
 # The seeds' convert-images.sh (/work/shared/seeds/001_*.txt), verbatim except one fix: the
 # seed calls `skopeo_sync" ${SOURCE_REGISTRY}/${image}" ...` (the quote glued to the function
@@ -832,8 +824,7 @@ def m_package(ctx):
             t = time.perf_counter()
             ms.start()          # daemon mode, as a user runs it: returns once mounted
             mp.start()
-            r = tools.run(["bash", "-c", PKG_FLOW, "bash", ms.mountpoint, mp.mountpoint, lst],
-                          timeout=TIMEOUT)
+            r = packaging.run_flow("cp", ms.mountpoint, mp.mountpoint, lst, timeout=TIMEOUT)
             if r.returncode != 0:
                 raise BenchError("%s\n--- package mount log ---\n%s" % (
                     _short(r), mp.log()[-1500:]))

@@ -78,14 +78,8 @@ class Layer:
     diff_id: str            # sha256 of the uncompressed tar
 
 
-@dataclass
-class Image:
-    """A single-platform manifest (OCI or Docker schema2) with its config and layers."""
-    manifest: bytes
-    media_type: str
-    config: Descriptor
-    layers: list
-    platform: dict = None
+class _Manifested:
+    """Anything identified by the sha256 of its manifest bytes."""
 
     @property
     def digest(self):
@@ -94,6 +88,16 @@ class Image:
     @property
     def hex(self):
         return hex_of(self.digest)
+
+
+@dataclass
+class Image(_Manifested):
+    """A single-platform manifest (OCI or Docker schema2) with its config and layers."""
+    manifest: bytes
+    media_type: str
+    config: Descriptor
+    layers: list
+    platform: dict = None
 
     @property
     def blobs(self):
@@ -106,19 +110,11 @@ class Image:
 
 
 @dataclass
-class Index:
+class Index(_Manifested):
     """An OCI image index or a Docker manifest list over Images."""
     manifest: bytes
     media_type: str
     images: list = field(default_factory=list)
-
-    @property
-    def digest(self):
-        return sha256_digest(self.manifest)
-
-    @property
-    def hex(self):
-        return hex_of(self.digest)
 
     @property
     def blobs(self):
