@@ -3,7 +3,8 @@
  * (ROOT/docker/registry/v2/blobs/sha256/XX/HEX/data) filled on first read.
  *
  * A blob is downloaded once, by a background thread, into ROOT/partial/HEX while any number
- * of readers read the bytes that have arrived. It is hashed as it arrives and renamed into the
+ * of readers read the bytes that have arrived; a large one as several ranged parts at once,
+ * written with pwrite at their offsets. It is hashed as it arrives and renamed into the
  * store only when its digest matches; the read that reaches the end waits for that verdict, so a
  * corrupt blob gives the reader EIO and leaves nothing behind. An interrupted download keeps its
  * partial file and resumes from there (Range) the next time.
@@ -24,8 +25,10 @@ struct blobcache;
 struct blob_reader;
 
 typedef int (*blobcache_sink_fn)(const void *data, size_t len, void *sink_ctx);
-/* Streams the blob from `offset` into sink; 0 when the body ended, else -errno. */
-typedef int (*blobcache_fetch_fn)(void *arg, uint64_t offset, blobcache_sink_fn sink,
+/* Streams bytes [offset, end) of the blob into sink (end 0: to the end of the blob); 0 when
+ * they all arrived, -ERANGE when the source cannot serve a bounded range, else -errno.
+ * Called from several threads at once for one blob (one range each). */
+typedef int (*blobcache_fetch_fn)(void *arg, uint64_t offset, uint64_t end, blobcache_sink_fn sink,
                                   void *sink_ctx);
 
 struct blob_source {
@@ -43,6 +46,10 @@ struct blob_source {
 int blobcache_new(const char *root, const char *partial, const char *share, struct blobcache **out);
 /* Waits for running downloads to finish or fail. */
 void blobcache_free(struct blobcache *bc);
+/* Blobs larger than part_size are fetched as ranged parts, up to `parallel` at once (before
+ * the first download; defaults BLOBCACHE_PART_SIZE and 8). */
+#define BLOBCACHE_PART_SIZE (8u << 20)
+void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel);
 /* The store is a storage tree others write: each blob is hashed once per mount before it is
  * served (EIO when damaged), and nothing in it is ever deleted. */
 void blobcache_set_foreign(struct blobcache *bc);
@@ -66,6 +73,13 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
  */
 int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct blob_reader **out);
+/*
+ * Starts downloading blob hex in the background unless it is stored or downloading already,
+ * or too many downloads are running (then it is fetched when read). Takes ownership of
+ * src->arg in every case. For read-ahead: nothing waits for the result.
+ */
+void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
+                        const struct blob_source *src);
 /* Blocks until the requested bytes have arrived (and, for the last ones, are verified). */
 ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t off);
 void blobcache_close(struct blob_reader *r);

@@ -12,8 +12,23 @@
 #include "common/sha256.h"
 
 enum download_state { DL_RUNNING, DL_DONE, DL_FAILED };
+enum part_state { PART_TODO, PART_RUNNING, PART_DONE };
 
-/* One download of one blob, shared by every reader that opened it meanwhile. */
+/* One byte range of a download, fetched by one worker at a time. */
+struct part {
+    uint64_t start, end;   /* [start, end) of the blob */
+    uint64_t received;     /* bytes of it written to the partial file (under dl->lock) */
+    enum part_state state; /* under dl->lock */
+};
+
+/*
+ * One download of one blob, shared by every reader that opened it meanwhile. Its bytes arrive
+ * as parts fetched by up to bc->parallel workers at once (one part, unbounded, for a small blob
+ * or a registry without ranges); `arrived` is the contiguous prefix readers and the hash may use.
+ *
+ * Locking: dl->lock guards every field below it; it is taken after bc->lock, never before.
+ * Reference counts change only through download_hold / download_put.
+ */
 struct download {
     struct blobcache *bc;
     char hex[SHA256_HEX_LEN + 1];
@@ -21,11 +36,17 @@ struct download {
     struct blob_source src;
     int fd; /* the partial file; after a successful rename it is the stored blob */
     struct sha256 hash;
+    uint64_t hashed; /* bytes hashed: owned by the hash thread until it is joined */
 
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    uint64_t arrived; /* bytes written to fd */
-    uint64_t hashed;  /* of those, hashed (by the hash thread only) */
+    uint64_t arrived; /* the contiguous prefix written to fd */
+    struct part *parts;
+    size_t n_parts;
+    size_t head;      /* first part not done: arrived ends inside it */
+    size_t next_todo; /* next part a worker takes */
+    bool stop;        /* a part failed for good: the other workers stop */
+    int part_error;   /* the first part failure */
     bool fetch_done;  /* no more bytes will arrive: the hash thread finishes */
     int hash_error;
     enum download_state state;
@@ -34,11 +55,18 @@ struct download {
     struct download *next;
 };
 
+/*
+ * Locking: bc->lock guards `verified`, `active` (and each download's `next`) and `running`;
+ * it is the outer lock (a download's lock may be taken inside it, not the other way round).
+ * The other fields are set before the cache is shared and read-only afterwards.
+ */
 struct blobcache {
     char root[PATH_MAX];
     char partial[PATH_MAX];
     char share[PATH_MAX];   /* a directory of other stores that may already hold a blob */
     bool foreign;           /* a storage tree written by others: verify, never delete */
+    uint64_t part_size;     /* blobs larger than this are fetched as ranged parts */
+    int parallel;           /* workers per download */
     struct strmap verified; /* hex of blobs verified in this mount (foreign stores) */
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -52,6 +80,7 @@ int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size);
 int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out);
+void download_hold(struct download *dl);
 void download_put(struct download *dl);
 
 #endif

@@ -1,4 +1,4 @@
-/* Shared, verified, resumable downloads into the blob store. */
+/* Shared, verified, resumable downloads into the blob store, in parallel ranged parts. */
 #include "cache/blobcache_internal.h"
 
 #include <errno.h>
@@ -13,12 +13,20 @@
 #include "common/log.h"
 
 #define FETCH_ATTEMPTS 3
+#define HASH_CHUNK (256u << 10)
 
 static void release_source(struct blob_source *src)
 {
     if (src->free_arg) src->free_arg(src->arg);
     src->arg = NULL;
     src->free_arg = NULL;
+}
+
+void download_hold(struct download *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    dl->refs++;
+    pthread_mutex_unlock(&dl->lock);
 }
 
 void download_put(struct download *dl)
@@ -30,6 +38,7 @@ void download_put(struct download *dl)
     if (dl->fd >= 0) close(dl->fd);
     if (dl->hash.md) sha256_abort(&dl->hash);
     release_source(&dl->src);
+    free(dl->parts);
     pthread_mutex_destroy(&dl->lock);
     pthread_cond_destroy(&dl->changed);
     free(dl);
@@ -51,24 +60,45 @@ static int write_all(int fd, const void *data, size_t len, uint64_t off)
     return 0;
 }
 
-/* Called from the fetch with each piece of the body, in order. */
-static int download_sink(const void *data, size_t len, void *ctx)
+/* Called with dl->lock held: moves `arrived` to the end of the contiguous prefix. */
+static void advance_locked(struct download *dl)
 {
-    struct download *dl = ctx;
-    /* arrived is only written by this thread, so reading it unlocked here is safe */
-    if (dl->arrived + len > dl->size) {
+    while (dl->head < dl->n_parts && dl->parts[dl->head].state == PART_DONE)
+        dl->head++;
+    const struct part *p = dl->head < dl->n_parts ? &dl->parts[dl->head] : NULL;
+    uint64_t arrived = p ? p->start + p->received : dl->size;
+    if (arrived > dl->arrived) {
+        dl->arrived = arrived;
+        pthread_cond_broadcast(&dl->changed);
+    }
+}
+
+struct part_rx {
+    struct download *dl;
+    struct part *part;
+};
+
+/* Called from a fetch with each piece of one part's body, in order. */
+static int part_sink(const void *data, size_t len, void *ctx)
+{
+    struct part_rx *rx = ctx;
+    struct download *dl = rx->dl;
+    struct part *p = rx->part;
+    if (__atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) return -ECANCELED;
+    /* received is only written by this worker, so reading it unlocked here is safe */
+    if (p->received + len > p->end - p->start) {
         log_error("blob sha256:%s: registry sent more than the %llu bytes its descriptor says",
                   dl->hex, (unsigned long long)dl->size);
         return -EIO;
     }
-    int rc = write_all(dl->fd, data, len, dl->arrived);
+    int rc = write_all(dl->fd, data, len, p->start + p->received);
     if (rc) {
         log_error("blob sha256:%s: writing to the cache failed: %s", dl->hex, strerror(-rc));
         return rc;
     }
     pthread_mutex_lock(&dl->lock);
-    dl->arrived += len;
-    pthread_cond_broadcast(&dl->changed);
+    p->received += len;
+    advance_locked(dl);
     pthread_mutex_unlock(&dl->lock);
     return 0;
 }
@@ -82,7 +112,7 @@ static int download_sink(const void *data, size_t len, void *ctx)
 static void *hash_thread(void *arg)
 {
     struct download *dl = arg;
-    char *chunk = malloc(1 << 20);
+    char *chunk = malloc(HASH_CHUNK);
     int rc = chunk ? 0 : -ENOMEM;
     for (;;) {
         pthread_mutex_lock(&dl->lock);
@@ -93,7 +123,7 @@ static void *hash_thread(void *arg)
         pthread_mutex_unlock(&dl->lock);
         while (!rc && dl->hashed < target) {
             uint64_t left = target - dl->hashed;
-            size_t want = left < (1 << 20) ? (size_t)left : (1 << 20);
+            size_t want = left < HASH_CHUNK ? (size_t)left : HASH_CHUNK;
             ssize_t n = pread(dl->fd, chunk, want, (off_t)dl->hashed);
             if (n <= 0) {
                 rc = n < 0 ? -errno : -EIO;
@@ -114,24 +144,111 @@ static bool retryable(int rc)
     return rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT;
 }
 
-static int fetch_with_retries(struct download *dl)
+static void sleep_ms(long ms)
 {
-    static const int backoff_ms[FETCH_ATTEMPTS] = {0, 300, 1000};
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* One part, resumed from where it got to while attempts make progress. */
+static int fetch_part(struct download *dl, struct part *p, bool bounded)
+{
+    static const long backoff_ms[FETCH_ATTEMPTS] = {0, 300, 1000};
+    struct part_rx rx = {dl, p};
     int rc = -EIO;
     for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
-        if (backoff_ms[attempt]) {
-            struct timespec ts = {0, backoff_ms[attempt] * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        uint64_t before = dl->arrived;
-        rc = dl->src.fetch(dl->src.arg, dl->arrived, download_sink, dl);
-        if (rc == 0 || !retryable(rc)) break;
-        if (dl->arrived > before)
+        if (backoff_ms[attempt]) sleep_ms(backoff_ms[attempt]);
+        uint64_t before = p->received;
+        rc = dl->src.fetch(dl->src.arg, p->start + before, bounded ? p->end : 0, part_sink, &rx);
+        if (rc == 0 && p->received != p->end - p->start) rc = -EIO; /* the body ended early */
+        if (rc == 0 || !retryable(rc) || __atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) break;
+        if (p->received > before)
             attempt = 0; /* progress was made: the failure is not a dead registry */
         log_warn("blob sha256:%s: download interrupted at %llu of %llu bytes (%s)%s", dl->hex,
-                 (unsigned long long)dl->arrived, (unsigned long long)dl->size, strerror(-rc),
-                 attempt + 1 < FETCH_ATTEMPTS ? ", resuming" : "");
+                 (unsigned long long)(p->start + p->received), (unsigned long long)dl->size,
+                 strerror(-rc), attempt + 1 < FETCH_ATTEMPTS ? ", resuming" : "");
     }
+    return rc;
+}
+
+/* Takes parts until none is left or one failed for good. */
+static void *part_worker(void *arg)
+{
+    struct download *dl = arg;
+    bool bounded = dl->n_parts > 1;
+    for (;;) {
+        pthread_mutex_lock(&dl->lock);
+        struct part *p =
+            !dl->stop && dl->next_todo < dl->n_parts ? &dl->parts[dl->next_todo++] : NULL;
+        if (p) p->state = PART_RUNNING;
+        pthread_mutex_unlock(&dl->lock);
+        if (!p) return NULL;
+        int rc = fetch_part(dl, p, bounded);
+        pthread_mutex_lock(&dl->lock);
+        if (rc) {
+            if (!dl->part_error) dl->part_error = rc;
+            __atomic_store_n(&dl->stop, true, __ATOMIC_RELEASE);
+        } else {
+            p->state = PART_DONE;
+            advance_locked(dl);
+        }
+        pthread_mutex_unlock(&dl->lock);
+    }
+}
+
+/* Cuts [from, size) into parts: one unbounded part when it is not worth splitting. */
+static int plan_parts(struct download *dl, uint64_t from, bool split)
+{
+    uint64_t step = dl->bc->part_size;
+    size_t n = split && dl->size - from > step ? (size_t)((dl->size - from + step - 1) / step) : 1;
+    struct part *parts = calloc(n, sizeof(*parts));
+    if (!parts) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        parts[i].start = from + i * step;
+        parts[i].end = i + 1 < n ? parts[i].start + step : dl->size;
+    }
+    pthread_mutex_lock(&dl->lock);
+    free(dl->parts);
+    dl->parts = parts;
+    dl->n_parts = n;
+    dl->head = dl->next_todo = 0;
+    dl->stop = false;
+    dl->part_error = 0;
+    pthread_mutex_unlock(&dl->lock);
+    return 0;
+}
+
+/* Runs the planned parts with up to bc->parallel workers (this thread being one). */
+static int run_parts(struct download *dl)
+{
+    pthread_t workers[64];
+    size_t want = dl->n_parts < (size_t)dl->bc->parallel ? dl->n_parts : (size_t)dl->bc->parallel;
+    size_t started = 0;
+    while (started + 1 < want && started < sizeof(workers) / sizeof(workers[0]) &&
+           pthread_create(&workers[started], NULL, part_worker, dl) == 0)
+        started++;
+    part_worker(dl);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    return dl->part_error;
+}
+
+/* Everything from `arrived` on: in parts when the blob is large, in one stream when the
+ * registry cannot serve ranges. Afterwards the partial file holds exactly the verified-to-be
+ * prefix, so an interrupted download resumes from its end. */
+static int fetch_rest(struct download *dl)
+{
+    int rc = plan_parts(dl, dl->arrived, true);
+    if (!rc) rc = run_parts(dl);
+    if (rc == -ERANGE) {
+        log_debug("blob sha256:%s: no ranges; fetching from byte %llu in one stream", dl->hex,
+                  (unsigned long long)dl->arrived);
+        rc = plan_parts(dl, dl->arrived, false);
+        if (!rc) rc = run_parts(dl);
+    }
+    if (rc && ftruncate(dl->fd, (off_t)dl->arrived) != 0)
+        log_warn("blob sha256:%s: cannot cut the partial file: %s", dl->hex, strerror(errno));
     return rc;
 }
 
@@ -182,7 +299,7 @@ static void *download_thread(void *arg)
     pthread_t hasher;
     bool hashing = pthread_create(&hasher, NULL, hash_thread, dl) == 0;
     int rc = hashing ? 0 : -EAGAIN;
-    if (!rc && dl->arrived < dl->size) rc = fetch_with_retries(dl);
+    if (!rc && dl->arrived < dl->size) rc = fetch_rest(dl);
     if (hashing) {
         pthread_mutex_lock(&dl->lock);
         dl->fetch_done = true;

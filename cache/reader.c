@@ -49,6 +49,8 @@ int blobcache_new(const char *root, const char *partial, const char *share, stru
     pthread_mutex_init(&bc->lock, NULL);
     pthread_cond_init(&bc->idle, NULL);
     strmap_init(&bc->verified);
+    bc->part_size = BLOBCACHE_PART_SIZE;
+    bc->parallel = 8;
     *out = bc;
     return 0;
 }
@@ -118,9 +120,7 @@ static int attach_existing(struct blob_reader *r)
     while (dl && strcmp(dl->hex, r->hex) != 0)
         dl = dl->next;
     if (dl) {
-        pthread_mutex_lock(&dl->lock);
-        dl->refs++;
-        pthread_mutex_unlock(&dl->lock);
+        download_hold(dl);
         r->dl = dl;
         return 0;
     }
@@ -254,4 +254,35 @@ void blobcache_close(struct blob_reader *r)
 void blobcache_set_foreign(struct blobcache *bc)
 {
     bc->foreign = true;
+}
+
+void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel)
+{
+    bc->part_size = part_size ? part_size : BLOBCACHE_PART_SIZE;
+    bc->parallel = parallel < 1 ? 1 : parallel > 64 ? 64 : parallel;
+}
+
+/* Read-ahead never runs more downloads than this at once; the rest are fetched when read. */
+#define PREFETCH_MAX_RUNNING 16
+
+void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
+                        const struct blob_source *src)
+{
+    struct blob_source own = *src;
+    struct download *dl = NULL;
+    pthread_mutex_lock(&bc->lock);
+    bool busy = bc->running >= PREFETCH_MAX_RUNNING;
+    for (struct download *d = bc->active; d && !busy; d = d->next)
+        busy = strcmp(d->hex, hex) == 0;
+    char path[PATH_MAX];
+    struct stat st;
+    bool stored = blobcache_data_path(bc, hex, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+                  (uint64_t)st.st_size == size;
+    if (!busy && !stored && !bc->foreign && blobcache_link_sibling(bc, hex, size) != 0) {
+        download_start(bc, hex, size, &own, &dl);
+        own.free_arg = NULL; /* download_start owns it now, even on failure */
+    }
+    pthread_mutex_unlock(&bc->lock);
+    if (dl) download_put(dl); /* no reader: the thread holds the download */
+    if (own.free_arg) own.free_arg(own.arg);
 }

@@ -108,3 +108,10 @@ void strmap_clear(struct strmap *m, void (*free_value)(void *))
     free(m->buckets);
     strmap_init(m);
 }
+
+void strmap_each(const struct strmap *m, void (*fn)(void *value))
+{
+    for (size_t i = 0; i < m->n_buckets; i++)
+        for (struct strmap_entry *e = m->buckets[i]; e; e = e->next)
+            fn(e->value);
+}

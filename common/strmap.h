@@ -23,5 +23,7 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **old);
 void *strmap_remove(struct strmap *m, const char *key);
 /* Calls free_value on every value, frees keys and buckets. */
 void strmap_clear(struct strmap *m, void (*free_value)(void *));
+/* Calls fn with every value, in no particular order; fn must not change the map. */
+void strmap_each(const struct strmap *m, void (*fn)(void *value));
 
 #endif

@@ -70,9 +70,9 @@ int backend_get_manifest(struct host *h, const char *repo, const char *ref, stru
 }
 
 int backend_get_blob(struct host *h, const char *repo, const char *digest, uint64_t offset,
-                     blob_sink_fn sink, void *ctx)
+                     uint64_t end, blob_sink_fn sink, void *ctx)
 {
-    if (!h->local_root) return registry_get_blob(h->reg, repo, digest, offset, sink, ctx);
+    if (!h->local_root) return registry_get_blob(h->reg, repo, digest, offset, end, sink, ctx);
     /* The tree is the blob store: a blob that has to be fetched is not there. */
     log_error("%s: %s names blob %s, which the tree does not hold", h->name, repo, digest);
     return -EIO;
@@ -118,9 +118,10 @@ static int local_store_copy(struct host *h, const char *hex, int fd, uint64_t si
     return rc;
 }
 
-int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size)
+int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size,
+                        const int *cancel)
 {
-    if (!h->local_root) return registry_upload_blob(h->reg, repo, digest, fd, size);
+    if (!h->local_root) return registry_upload_blob(h->reg, repo, digest, fd, size, cancel);
     int rc =
         blobcache_has(h->blobs, hex_of(digest)) ? 0 : local_store_copy(h, hex_of(digest), fd, size);
     return rc ? rc : storage_link_layer(h->local_root, repo, hex_of(digest));

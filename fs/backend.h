@@ -19,13 +19,15 @@ int backend_catalog(struct host *h, struct strlist *out);
 int backend_tags(struct host *h, const char *repo, struct strlist *out);
 int backend_get_manifest(struct host *h, const char *repo, const char *ref, struct buf *body,
                          char digest_out[DIGEST_STR_LEN + 1]);
+/* Bytes [offset, end) of a blob (end 0: to its end), as registry_get_blob. */
 int backend_get_blob(struct host *h, const char *repo, const char *digest, uint64_t offset,
-                     blob_sink_fn sink, void *ctx);
+                     uint64_t end, blob_sink_fn sink, void *ctx);
 /* 0 when repo has the blob; *size (may be NULL) gets its size. */
 int backend_blob_exists(struct host *h, const char *repo, const char *digest, uint64_t *size);
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from);
-int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd,
-                        uint64_t size);
+/* cancel (may be NULL): a remote upload stops with -ECANCELED once *cancel is non-zero. */
+int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size,
+                        const int *cancel);
 int backend_put_manifest(struct host *h, const char *repo, const char *ref, const char *media_type,
                          const void *bytes, size_t len);
 int backend_head_manifest(struct host *h, const char *repo, const char *ref,

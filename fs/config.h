@@ -3,13 +3,16 @@
 #define REGISTRYFS_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct rfs_config {
     char *registry; /* NULL in root mode */
     char *mountpoint;
     char *cache_dir;
     char *log_file;
-    int ttl; /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
+    int ttl;            /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
+    int max_transfers;  /* blob transfers at once per registry and direction */
+    uint64_t part_size; /* blobs larger than this download as parallel ranged parts */
     bool rw;
     bool debug;
     bool foreground;

@@ -8,31 +8,14 @@
 #include "common/log.h"
 #include "fs/backend.h"
 #include "fs/host.h"
-
-/* What the download thread needs to reach the registry; owned by the cache once handed over. */
-struct blob_fetch {
-    struct host *host;
-    char repo[REF_NAME_MAX + 1];
-    char digest[DIGEST_STR_LEN + 1];
-};
-
-static int fetch_blob(void *arg, uint64_t offset, blobcache_sink_fn sink, void *sink_ctx)
-{
-    struct blob_fetch *f = arg;
-    return backend_get_blob(f->host, f->repo, f->digest, offset, sink, sink_ctx);
-}
+#include "fs/readahead.h"
 
 static int open_blob(const struct node *n, struct open_file *fh)
 {
-    struct blob_fetch *f = malloc(sizeof(*f));
-    if (!f) return -ENOMEM;
-    f->host = n->host;
-    snprintf(f->repo, sizeof(f->repo), "%s", n->repo);
-    snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", n->entry->hex);
-    struct blob_source src = {.fetch = fetch_blob,
-                              .arg = f,
-                              .free_arg = free,
-                              .layer_repo = n->host->local_root ? NULL : f->repo};
+    struct blob_source src;
+    int rc = readahead_blob_source(n->host, n->repo, n->entry->hex, &src);
+    if (rc) return rc;
+    if (n->host->readahead) readahead_blob_opened(n->host->readahead, n->host, n->repo, n->view);
     return blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
 }
 
@@ -40,7 +23,7 @@ static int open_published(const struct node *n, struct open_file *fh)
 {
     fh->entry = n->entry;
     fh->view = n->view;
-    __atomic_add_fetch(&fh->view->refs, 1, __ATOMIC_ACQ_REL);
+    image_view_hold(fh->view);
     switch (n->entry->kind) {
     case VE_BLOB:
         return open_blob(n, fh);
@@ -67,7 +50,7 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
     int rc = 0;
     if (n->sfile) {
         fh->stage = n->stage;
-        __atomic_add_fetch(&fh->stage->refs, 1, __ATOMIC_ACQ_REL);
+        stage_hold(fh->stage);
         fh->sfile = stage_file_get(n->stage, n->sfile->name);
         if (!fh->sfile)
             rc = -ENOENT;
@@ -89,7 +72,14 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
 ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off)
 {
     if (fh->sfile) return stage_file_read(fh->sfile, buf, size, off);
-    if (fh->reader) return blobcache_pread(fh->reader, buf, size, off);
+    if (fh->reader) {
+        /* the first read, not the open: cp within the mount and stat-like opens fetch nothing */
+        if (!fh->read_started && fh->host->readahead) {
+            fh->read_started = true;
+            readahead_blob_read(fh->host->readahead, fh->host, fh->repo, fh->view);
+        }
+        return blobcache_pread(fh->reader, buf, size, off);
+    }
     if (off >= fh->bytes.len) return 0;
     size_t n = fh->bytes.len - off < size ? fh->bytes.len - off : size;
     memcpy(buf, fh->bytes.data + off, n);

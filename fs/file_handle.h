@@ -17,6 +17,7 @@ struct open_file {
     const struct view_entry *entry; /* valid while view is held */
     struct image_view *view;
     struct blob_reader *reader; /* VE_BLOB */
+    bool read_started;          /* the first read started the image's read-ahead */
     struct buf bytes;           /* VE_VERSION, VE_MANIFEST, VE_INSTANCE */
     /* staged file */
     struct stage *stage;

@@ -45,12 +45,15 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
     };
     int rc = registry_new(&opt, &h->reg);
     if (rc) return rc;
+    registry_set_max_transfers(h->reg, cfg->max_transfers);
     snprintf(h->name, sizeof(h->name), "%s", registry_addr(h->reg)->hostport);
     char root[PATH_MAX], partial[PATH_MAX + 16];
     if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))
         return -ENAMETOOLONG;
     snprintf(partial, sizeof(partial), "%s/partial", root);
-    return blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
+    rc = blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
+    if (rc == 0) blobcache_set_transfer(h->blobs, cfg->part_size, cfg->max_transfers);
+    return rc;
 }
 
 /* A storage tree is its own blob store; blobs the cache holds are hardlinked in. */
@@ -92,9 +95,19 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
     return 0;
 }
 
+void host_drop_stages(struct host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    struct strmap stages = h->stages; /* freed outside the lock: their jobs may take it */
+    strmap_init(&h->stages);
+    pthread_mutex_unlock(&h->lock);
+    strmap_clear(&stages, stage_put_void);
+}
+
 void host_free(struct host *h)
 {
     if (!h) return;
+    host_drop_stages(h);
     blobcache_free(h->blobs);
     if (h->local_root) { /* leave the tree as distribution would: no staging directory */
         char partial[PATH_MAX + 32];

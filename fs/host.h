@@ -33,6 +33,7 @@ struct host {
     struct registry *reg; /* a remote registry, or */
     char *local_root;     /* a storage tree mounted as a registry (its own blob store) */
     struct blobcache *blobs;
+    struct readahead *readahead; /* the mount's (fs/readahead.h), set by its owner */
 
     pthread_mutex_t lock;
     struct cached_list catalog;
@@ -50,6 +51,8 @@ struct host {
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
 bool host_is_storage_path(const char *address);
 void host_free(struct host *h);
+/* Forgets every stage (and stops its upload jobs); before the hosts' caches go away. */
+void host_drop_stages(struct host *h);
 
 /* DIR_IS_REPO | DIR_IS_NAMESPACE for a namespace path ("" is the registry root), 0 if none. */
 int host_dir_flags(struct host *h, const char *path);

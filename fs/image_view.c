@@ -19,6 +19,11 @@ time_t mtime_of_digest(const char *hex)
     return (time_t)(946684800ul + v % (20ul * 365 * 86400));
 }
 
+void image_view_hold(struct image_view *v)
+{
+    __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+}
+
 void image_view_put(struct image_view *v)
 {
     if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
@@ -174,7 +179,7 @@ static struct image_view *cached_view(struct host *h, const char *hex)
 {
     pthread_mutex_lock(&h->lock);
     struct image_view *v = strmap_get(&h->views, hex);
-    if (v) __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+    if (v) image_view_hold(v);
     pthread_mutex_unlock(&h->lock);
     return v;
 }
@@ -184,14 +189,14 @@ static struct image_view *remember_view(struct host *h, struct image_view *v)
     pthread_mutex_lock(&h->lock);
     struct image_view *existing = strmap_get(&h->views, v->hex);
     if (existing) {
-        __atomic_add_fetch(&existing->refs, 1, __ATOMIC_ACQ_REL);
+        image_view_hold(existing);
         pthread_mutex_unlock(&h->lock);
         image_view_put(v);
         return existing;
     }
     if (h->views.len >= VIEW_CACHE_MAX)
         strmap_clear(&h->views, image_view_put_void); /* bounded memory; views rebuild cheaply */
-    __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+    image_view_hold(v);
     if (strmap_put(&h->views, v->hex, v, NULL)) image_view_put(v);
     pthread_mutex_unlock(&h->lock);
     return v;

@@ -38,6 +38,8 @@ struct image_view {
 /* ref is a tag or "sha256:<hex>"; -o platform picks an index's instance. */
 int image_view_get(struct host *h, const char *repo, const char *ref, struct image_view **out);
 const struct view_entry *image_view_find(const struct image_view *v, const char *name);
+/* References: taken and dropped only through these (atomic, any thread). */
+void image_view_hold(struct image_view *v);
 void image_view_put(struct image_view *v);
 void image_view_put_void(void *v);
 

@@ -10,12 +10,16 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/size.h"
 #include "fs/backend.h"
 #include "fs/ops.h"
 #include "fs/rfs.h"
+#include "transport/http.h"
 #include "transport/registry.h"
 
 #define DEFAULT_TTL 30
+#define PART_SIZE_MIN (64u << 10)
+#define PART_SIZE_MAX (1u << 30)
 
 enum { KEY_RW, KEY_RO, KEY_DEBUG, KEY_FOREGROUND, KEY_HELP, KEY_VERSION };
 
@@ -23,6 +27,8 @@ struct cli {
     struct rfs_config *cfg;
     char *platform;
     char *tls_verify;
+    char *max_transfers;
+    char *part_size;
     char *positional[2];
     int n_positional;
     bool help;
@@ -52,6 +58,8 @@ static const struct fuse_opt cfg_specs[] = {
 static const struct fuse_opt cli_specs[] = {
     CLI_OPT("platform=%s", platform),
     CLI_OPT("tls_verify=%s", tls_verify),
+    CLI_OPT("max_transfers=%s", max_transfers),
+    CLI_OPT("part_size=%s", part_size),
     FUSE_OPT_KEY("rw", KEY_RW),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
@@ -91,8 +99,12 @@ static void usage(FILE *out)
             "  -o registries_conf=FILE  per-host insecure/blocked/mirrors (registries.conf(5);\n"
             "                         root mode default /etc/containers/registries.conf)\n"
             "  -o rw                  writable mount (push, retag, delete)\n"
+            "  -o max_transfers=N     blob downloads (and uploads) at once per registry, 1-%d\n"
+            "                         (default %d)\n"
+            "  -o part_size=SIZE      larger blobs download as parallel ranged parts of this\n"
+            "                         size (K/M/G suffixes, at least 64K; default 8M)\n"
             "  and the usual FUSE options (allow_other, ...).\n",
-            DEFAULT_TTL);
+            DEFAULT_TTL, HTTP_MAX_TRANSFERS, HTTP_DEFAULT_TRANSFERS);
 }
 
 static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
@@ -189,11 +201,36 @@ static int prepare_cache_dir(struct rfs_config *cfg)
     return 0;
 }
 
+/* -o max_transfers and -o part_size: a value we do not understand is an error, not ignored. */
+static int parse_transfer_options(struct cli *cli)
+{
+    struct rfs_config *cfg = cli->cfg;
+    if (cli->max_transfers) {
+        char *end;
+        long n = strtol(cli->max_transfers, &end, 10);
+        if (*end || end == cli->max_transfers || n < 1 || n > HTTP_MAX_TRANSFERS) {
+            fprintf(stderr, "registryfs: max_transfers must be a number from 1 to %d, not '%s'\n",
+                    HTTP_MAX_TRANSFERS, cli->max_transfers);
+            return -1;
+        }
+        cfg->max_transfers = (int)n;
+    }
+    if (cli->part_size && (parse_size(cli->part_size, &cfg->part_size) ||
+                           cfg->part_size < PART_SIZE_MIN || cfg->part_size > PART_SIZE_MAX)) {
+        fprintf(stderr, "registryfs: part_size must be a size from 64K to 1G (like 8M), not '%s'\n",
+                cli->part_size);
+        return -1;
+    }
+    return 0;
+}
+
 static void free_command_line(struct cli *cli)
 {
     struct rfs_config *cfg = cli->cfg;
     free(cli->platform);
     free(cli->tls_verify);
+    free(cli->max_transfers);
+    free(cli->part_size);
     for (int i = 0; i < cli->n_positional; i++)
         free(cli->positional[i]);
     free(cfg->cache_dir);
@@ -231,6 +268,7 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
         fprintf(stderr, "registryfs: ttl must be >= 0\n");
         return -1;
     }
+    if (parse_transfer_options(cli)) return -1;
     if (make_absolute(&cfg->authfile) || make_absolute(&cfg->cert_dir) ||
         make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file))
         return -1;
@@ -242,6 +280,7 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
 static int connect_single(struct rfs *fs)
 {
     int rc = host_new(fs->cfg.registry, &fs->cfg, &fs->single);
+    if (rc == 0) fs->single->readahead = &fs->readahead;
     if (rc) {
         fprintf(stderr, "registryfs: %s: %s\n", fs->cfg.registry,
                 rc == -EINVAL ? "not a registry address ([http://|https://]HOST[:PORT])"
@@ -263,9 +302,12 @@ int main(int argc, char *argv[])
     static struct rfs fs;
     struct cli cli = {.cfg = &fs.cfg};
     fs.cfg.ttl = DEFAULT_TTL;
+    fs.cfg.max_transfers = HTTP_DEFAULT_TRANSFERS;
+    fs.cfg.part_size = BLOBCACHE_PART_SIZE;
     fs.cfg.tls_verify = true;
     pthread_mutex_init(&fs.lock, NULL);
     strmap_init(&fs.hosts);
+    readahead_init(&fs.readahead);
 
     int status = 1;
     if (parse_command_line(&args, &cli)) goto out;
@@ -302,6 +344,7 @@ int main(int argc, char *argv[])
     status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
 out:
     rfs_free_hosts(&fs);
+    readahead_destroy(&fs.readahead);
     transport_global_cleanup();
     fuse_opt_free_args(&args);
     free_command_line(&cli);

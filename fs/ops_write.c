@@ -54,7 +54,7 @@ static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct
     if (n->kind == NODE_IMAGE) {
         if (n->stage) {
             *out = n->stage;
-            __atomic_add_fetch(&(*out)->refs, 1, __ATOMIC_ACQ_REL);
+            stage_hold(*out);
             return 0;
         }
         if (is_digest_ref(n->ref)) return -EROFS; /* REPO@sha256:… views are immutable */
@@ -83,7 +83,7 @@ static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_
     fh->host = s->host;
     snprintf(fh->repo, sizeof(fh->repo), "%s", s->repo);
     fh->stage = s;
-    __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    stage_hold(s);
     fh->sfile = f;
     staged_file_hold(s, f);
     fh->writable = true;

@@ -41,7 +41,7 @@ static int resolve_staged(struct node *out, const char *name, size_t remaining)
 {
     struct stage *s = out->stage;
     out->view = s->base;
-    if (out->view) __atomic_add_fetch(&out->view->refs, 1, __ATOMIC_ACQ_REL);
+    if (out->view) image_view_hold(out->view);
     if (remaining == 0) return 0;
     out->sfile = stage_file_get(s, name);
     if (!out->sfile && out->view && !stage_is_hidden(s, name))

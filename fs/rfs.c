@@ -20,6 +20,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     }
     int rc = host_new(hostport, &fs->cfg, &h);
     if (rc) return rc == -EINVAL ? -ENOENT : rc;
+    h->readahead = &fs->readahead;
     rc = backend_ping(h);
     if (rc) {
         log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));
@@ -67,8 +68,16 @@ static void free_host(void *h)
     host_free(h);
 }
 
+static void drop_stages(void *h)
+{
+    host_drop_stages(h);
+}
+
 void rfs_free_hosts(struct rfs *fs)
 {
+    /* every upload job first: one may be reading from another host's cache */
+    strmap_each(&fs->hosts, drop_stages);
+    if (fs->single) host_drop_stages(fs->single);
     strmap_clear(&fs->hosts, free_host);
     host_free(fs->single);
     fs->single = NULL;

@@ -7,12 +7,14 @@
 #include "common/strmap.h"
 #include "fs/config.h"
 #include "fs/host.h"
+#include "fs/readahead.h"
 
 struct rfs {
     struct rfs_config cfg;
     struct host *single; /* NULL in root mode */
     pthread_mutex_t lock;
-    struct strmap hosts; /* root mode: HOST[:PORT] → struct host * */
+    struct strmap hosts;        /* root mode: HOST[:PORT] → struct host * */
+    struct readahead readahead; /* images being read, across hosts */
 };
 
 /* Root mode: the host for a directory name, created (and pinged) on first use. */

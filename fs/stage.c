@@ -12,6 +12,7 @@
 #include "cache/blobcache.h"
 #include "common/log.h"
 #include "fs/host.h"
+#include "fs/prefill.h"
 #include "fs/upstream.h"
 
 static void stage_key(const char *repo, const char *tag, char *out, size_t outlen)
@@ -25,7 +26,7 @@ struct stage *stage_find(struct host *h, const char *repo, const char *tag)
     stage_key(repo, tag, key, sizeof(key));
     pthread_mutex_lock(&h->lock);
     struct stage *s = strmap_get(&h->stages, key);
-    if (s) __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    if (s) stage_hold(s);
     pthread_mutex_unlock(&h->lock);
     return s;
 }
@@ -51,7 +52,7 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
         pthread_mutex_init(&s->commit, NULL);
         s->refs = 1; /* the host's */
         if (base) {
-            __atomic_add_fetch(&base->refs, 1, __ATOMIC_ACQ_REL);
+            image_view_hold(base);
             s->base = base;
         }
         if (strmap_put(&h->stages, key, s, NULL)) {
@@ -61,7 +62,7 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
         }
         log_debug("%s/%s:%s: writing started", h->name, repo, tag);
     }
-    __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    stage_hold(s);
     pthread_mutex_unlock(&h->lock);
     *out = s;
     return 0;
@@ -77,6 +78,11 @@ static void free_file(struct staged_file *f)
     free(f);
 }
 
+void stage_hold(struct stage *s)
+{
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+}
+
 void stage_put(struct stage *s)
 {
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
@@ -85,6 +91,7 @@ void stage_put(struct stage *s)
         s->files = f->next;
         free_file(f);
     }
+    prefill_stop_all(s);
     image_view_put(s->base);
     strlist_free(&s->hidden);
     pthread_mutex_destroy(&s->lock);
@@ -140,6 +147,17 @@ int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_
         return -EINVAL;
     }
     return 0;
+}
+
+bool stage_temp_blob_hex(const char *name, char hex[SHA256_HEX_LEN + 1])
+{
+    size_t len = strlen(name);
+    if (len < SHA256_HEX_LEN + 3 || name[0] != '.' || name[SHA256_HEX_LEN + 1] != '.' ||
+        !is_hex_name(name + 1, SHA256_HEX_LEN))
+        return false;
+    memcpy(hex, name + 1, SHA256_HEX_LEN);
+    hex[SHA256_HEX_LEN] = '\0';
+    return true;
 }
 
 /* Called with s->lock held. */
@@ -254,7 +272,13 @@ int stage_file_create(struct stage *s, const char *name, mode_t mode, struct sta
     pthread_mutex_lock(&s->lock);
     insert_locked(s, f);
     pthread_mutex_unlock(&s->lock);
-    upstream_start(s->host, s->repo, f);
+    /* temporary files are not sent before they are renamed onto a blob's name, but rsync's
+     * name one: that is enough to start sending from the source of a copy */
+    char hex[SHA256_HEX_LEN + 1];
+    if (f->role == ROLE_BLOB && !prefill_covers(s, f->hex))
+        upstream_start(s->host, s->repo, f, f->hex);
+    else if (f->role == ROLE_TEMP && stage_temp_blob_hex(name, hex))
+        prefill_covers(s, hex);
     *out = f;
     return 0;
 }

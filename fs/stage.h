@@ -43,7 +43,7 @@ struct staged_file {
     struct sha256 hash;
     uint64_t hashed;
     bool hash_broken;
-    struct upstream *up; /* the blob streaming to the registry as it is written, or NULL */
+    struct upstream *up; /* the blob's upload job (fs/upstream.h), or NULL; under io */
     /* A blob linked or copied from another repository of the same registry: no bytes. */
     bool is_ref;
     char ref_repo[REF_NAME_MAX + 1];
@@ -51,28 +51,42 @@ struct staged_file {
 
     mode_t mode;
     struct timespec mtime;
-    int writers;    /* open handles that may write */
+    int writers;    /* open handles that may write (atomic) */
     bool dirty;     /* changed since the last commit */
     bool committed; /* verified (blobs: present in the registry) */
-    int refs;
+    int refs;       /* under the stage's lock: staged_file_hold / staged_file_put */
     struct staged_file *next;
 };
 
 enum stage_status { STAGE_OPEN, STAGE_FAILED, STAGE_PUBLISHED };
 
+/*
+ * Locks of the write path, in the order they may be taken (never the other way round):
+ *   s->commit  one commit or publication of the image at a time (held across registry calls)
+ *   h->lock    the host's maps (stages, views, blob homes): taken briefly, inside s->commit
+ *   s->lock    the file list, hidden names, status/reason, prefills, staged files' refs
+ *   f->io      one file's size, running hash and upload job pointer (fs/upstream.h)
+ *   ra->lock   the mount's record of images being read (fs/readahead.h), a leaf
+ * h->lock and s->lock are never held together. Background jobs take f->io and h->lock only.
+ * Reference counts: stages through stage_hold/stage_put, staged files through
+ * staged_file_hold/staged_file_put (under s->lock), views through image_view_hold/put.
+ */
 struct stage {
     struct host *host;
     char repo[REF_NAME_MAX + 1];
     char tag[REF_TAG_MAX + 1];
-    pthread_mutex_t lock;   /* files, hidden, status */
+    pthread_mutex_t lock;   /* files, hidden, status, prefills; taken after commit, before a
+                               file's io lock and the mount's readahead lock */
     pthread_mutex_t commit; /* one commit/publication at a time per image */
     struct staged_file *files;
     struct image_view *base; /* the published image this stage overwrites, if any */
     struct strlist hidden;   /* base entries unlinked (sorted) */
     bool version_before_manifest;
+    struct prefill *prefills; /* blobs sent straight from another registry (fs/prefill.h) */
+    bool prefilled;           /* prefills were started (once per stage) */
     enum stage_status status;
     char reason[256];
-    int refs;
+    int refs; /* stage_hold / stage_put only */
 };
 
 /* Tags of repo that are being written (listed like published ones). */
@@ -85,6 +99,8 @@ struct stage *stage_find(struct host *h, const char *repo, const char *tag);
 /* Finds or creates it; base (may be NULL) is the published view it overlays. */
 int stage_open(struct host *h, const char *repo, const char *tag, struct image_view *base,
                struct stage **out);
+/* References to a stage: taken and dropped only through these (atomic, any thread). */
+void stage_hold(struct stage *s);
 void stage_put(struct stage *s);
 void stage_put_void(void *s);
 /* Drops the stage from its host (rmdir of an unpublished directory, or publication). */
@@ -93,6 +109,9 @@ void stage_forget(struct stage *s);
 /* The role a final name plays; -EINVAL for names a dir: image cannot hold. Temporary names of
  * rsync (.NAME.XXXXXX), skopeo (dir-put-blob*) and ln (Cu*) are ROLE_TEMP. */
 int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_LEN + 1]);
+
+/* Whether name is rsync's temporary name of a blob (.HEX.XXXXXX); hex gets HEX. */
+bool stage_temp_blob_hex(const char *name, char hex[SHA256_HEX_LEN + 1]);
 
 /* Files (referenced) by name; NULL if none. */
 struct staged_file *stage_file_get(struct stage *s, const char *name);

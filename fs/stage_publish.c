@@ -10,8 +10,9 @@
 #include "common/log.h"
 #include "fs/host.h"
 #include "fs/stage.h"
-#include "fs/upstream.h"
 #include "fs/backend.h"
+#include "fs/prefill.h"
+#include "fs/upstream.h"
 
 static int fail(struct stage *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -72,26 +73,31 @@ static int read_small(struct staged_file *f, struct buf *out)
  * repository known to hold it, or uploaded from fd (when fd >= 0). */
 static int ensure_blob(struct stage *s, const char *hex, const char *from, int fd, uint64_t size)
 {
-    struct host *h = s->host;
+    int rc = upstream_blob_present(s->host, s->repo, hex, from, size);
+    if (rc != -ENOENT || fd < 0) return rc;
     char digest[DIGEST_STR_LEN + 1];
-    uint64_t have = 0;
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
-    int rc = backend_blob_exists(h, s->repo, digest, &have);
-    if (rc == 0 && have != size) {
-        log_error("%s/%s: blob %s is %llu bytes in the registry, the manifest says %llu", h->name,
-                  s->repo, hex, (unsigned long long)have, (unsigned long long)size);
-        return -EBADMSG;
-    }
-    if (rc != -ENOENT) return rc;
-    char home[REF_NAME_MAX + 1];
-    if (from) snprintf(home, sizeof(home), "%s", from);
-    if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, s->repo) != 0) {
-        rc = backend_blob_mount(h, s->repo, digest, home);
-        /* Harbor and others refuse some mounts (EACCES): uploading still works then */
-        if (rc != -ENOENT && !(rc == -EACCES && fd >= 0)) return rc;
-    }
-    if (fd < 0) return -ENOENT;
-    return backend_upload_blob(h, s->repo, digest, fd, size);
+    return backend_upload_blob(s->host, s->repo, digest, fd, size, NULL);
+}
+
+static int upload_failed(struct stage *s, const struct staged_file *f, int rc)
+{
+    return fail(s, rc == -ENOENT || rc == -EBADMSG ? -EIO : rc, "blob %s: upload failed: %s",
+                f->hex, strerror(-rc));
+}
+
+/* A verified blob: into the cache, and on its way into the registry. A remote upload runs in
+ * the background (the publication waits for it); a storage tree links it at once. */
+static int send_blob(struct stage *s, struct staged_file *f)
+{
+    /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
+    if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0) f->spill[0] = '\0';
+    if (!s->host->local_root && !upstream_hex(f) && prefill_covers(s, f->hex)) return 0;
+    if (!s->host->local_root && upstream_release(s->host, s->repo, f) == 0) return 0;
+    int rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
+    if (rc) return upload_failed(s, f, rc);
+    host_blob_home_set(s->host, f->hex, s->repo);
+    return 0;
 }
 
 static int commit_blob(struct stage *s, struct staged_file *f)
@@ -104,24 +110,72 @@ static int commit_blob(struct stage *s, struct staged_file *f)
                          f->hex, f->ref_repo, strerror(-rc))
                   : 0;
     }
+    const char *job_hex = upstream_hex(f);
+    if (job_hex && strcmp(job_hex, f->hex) != 0) upstream_cancel(f); /* renamed to another blob */
+    upstream_seal(f); /* before content_hex consumes the hash */
     char actual[SHA256_HEX_LEN + 1];
-    bool streamed = upstream_finish(f) == 0; /* before content_hex consumes the hash */
     int rc = content_hex(f, actual);
     if (rc) return fail(s, rc, "%s: cannot hash it: %s", f->name, strerror(-rc));
     if (strcmp(actual, f->hex) != 0) {
         log_error("%s/%s:%s: blob %s has content sha256:%s; dropped", s->host->name, s->repo,
                   s->tag, f->hex, actual);
+        upstream_cancel(f);
         stage_unlink(s, f->name);
         return -EIO;
     }
-    /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
-    if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0) f->spill[0] = '\0';
-    rc = streamed ? 0 : ensure_blob(s, f->hex, NULL, f->fd, f->size);
-    if (rc)
-        return fail(s, rc == -ENOENT || rc == -EBADMSG ? -EIO : rc, "blob %s: upload failed: %s",
-                    f->hex, strerror(-rc));
-    host_blob_home_set(s->host, f->hex, s->repo);
-    return 0;
+    return send_blob(s, f);
+}
+
+/* Committed blobs with bytes of their own, referenced; *n of them. */
+static struct staged_file **committed_blobs(struct stage *s, size_t *n)
+{
+    size_t cap = 0;
+    pthread_mutex_lock(&s->lock);
+    for (struct staged_file *f = s->files; f; f = f->next)
+        cap++;
+    struct staged_file **out = calloc(cap ? cap : 1, sizeof(*out));
+    *n = 0;
+    for (struct staged_file *f = s->files; f && out; f = f->next) {
+        if (f->role != ROLE_BLOB || !f->committed || f->is_ref) continue;
+        f->refs++;
+        out[(*n)++] = f;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return out;
+}
+
+/* The upload a publication waits for: the blob's own job, or the prefill that sends it; what
+ * failed is uploaded again from the verified file, so that a fault the transport could not
+ * ride out fails the publication only when a second try fails too. */
+static int await_blob(struct stage *s, struct staged_file *f)
+{
+    int rc = upstream_wait(f);
+    if (rc == -ENOENT) rc = prefill_wait(s, f->hex);
+    if (rc == 0 || rc == -ENOENT) return 0; /* sent at commit, or by a job now done */
+    log_warn("%s/%s:%s: blob %s: background upload failed (%s); trying again", s->host->name,
+             s->repo, s->tag, f->hex, strerror(-rc));
+    rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
+    if (rc == 0) {
+        host_blob_home_set(s->host, f->hex, s->repo);
+        return 0;
+    }
+    f->committed = false;
+    return upload_failed(s, f, rc);
+}
+
+/* The publication needs every blob in the registry: waits for the background uploads. */
+static int await_uploads(struct stage *s)
+{
+    size_t n;
+    struct staged_file **files = committed_blobs(s, &n);
+    if (!files) return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0) rc = await_blob(s, files[i]);
+        staged_file_put(s, files[i]);
+    }
+    free(files);
+    return rc;
 }
 
 /* The second of version and manifest.json to be committed declares the image finished:
@@ -318,8 +372,8 @@ static int publish_instances(struct stage *s, const struct manifest *index, bool
 static int publish(struct stage *s, const struct buf *bytes, const struct manifest *m)
 {
     bool missing = false;
-    int rc = 0;
-    if (m->kind == MANIFEST_INDEX) rc = publish_instances(s, m, false, &missing);
+    int rc = await_uploads(s);
+    if (rc == 0 && m->kind == MANIFEST_INDEX) rc = publish_instances(s, m, false, &missing);
     if (rc == 0) rc = put_manifest(s, s->tag, bytes, m->media_type);
     if (rc) return rc;
     pthread_mutex_lock(&s->lock);

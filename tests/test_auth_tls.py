@@ -24,7 +24,7 @@ from harness.proxy import Proxy
 from harness.redirect_proxy import BlobServer, RedirectFront
 from harness.regclient import RegistryClient
 from harness.registry import Registry
-from harness.tools import errno_of, ls, probe, read_bytes, run, sha256sum
+from harness.tools import errno_of, ls, probe, read_bytes, run, sha256sum, wait_for
 
 USER, PASSWORD = "alice", "s3cr3t-Pa55:w0rd"        # a ':' in the password on purpose
 BOB, BOB_PASSWORD = "bob", "b0b-Hunter2-secret"
@@ -416,6 +416,11 @@ def test_token_expiring_between_reads_is_renewed_before_use(mount_factory, token
                           debug=True)
         a, b = images.small.layers
         assert sha256sum(m.path("private/app/v1", a.hex)) == a.hex
+        # the read fetched b ahead: forget it, so that reading it needs a request again
+        b_cached = os.path.join(m.cache_dir, reg.host, "docker/registry/v2/blobs/sha256",
+                                b.hex[:2], b.hex, "data")
+        assert wait_for(lambda: os.path.exists(b_cached), 30), b_cached
+        os.unlink(b_cached)
         before = len(ts.requests)
         time.sleep(4)                          # the registry would now refuse that token
         mark = reg.mark()
@@ -447,10 +452,11 @@ def test_token_dying_during_a_large_read(mount_factory, tmp_path, images):
         layer = images.big.layers[0]
         mark = reg.mark()
         assert sha256sum(m.path("big/app/v1", layer.hex)) == layer.hex
-        assert proxy.cut == [layer.digest]
+        assert layer.digest in proxy.cut, proxy.cut  # (read-ahead fetches the others too)
         gets = reg.blob_gets(layer.digest, mark)
         statuses = [g.status for g in gets]
-        assert statuses[0] == 200 and 401 in statuses and statuses[-1] == 206, statuses
+        # ranged parts (206); the part cut mid-way resumes after a 401 and a new token
+        assert statuses[0] in (200, 206) and 401 in statuses and statuses[-1] == 206, statuses
         assert "resuming" in m.log()
         e = Env()
         e.ts = ts

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/slots.h"
 #include "transport/certs.h"
 
 #ifndef REGISTRYFS_VERSION
@@ -303,6 +304,10 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct transfer *t = userp;
+    if (t->req->cancel && __atomic_load_n(t->req->cancel, __ATOMIC_ACQUIRE)) {
+        t->resp->body_error = -ECANCELED;
+        return 1;
+    }
     bool awaiting_reply =
         has_upload(t->req) && !t->req->upload_stream && t->upload_off == t->req->upload_len;
     int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : BLOB_STALL_MS;
@@ -440,6 +445,9 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
         return -ENOMEM;
     }
     int rc = set_options(h, pool, req, headers, &t);
+    struct slots *slot =
+        !rc && req->cls == HTTP_BLOB ? http_pool_transfer_slots(pool, has_upload(req)) : NULL;
+    if (slot) slots_acquire(slot);
     if (!rc) {
         resp->curl_code = curl_easy_perform(h);
         if (t.stalled)
@@ -454,6 +462,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
         else if (resp->curl_code != CURLE_OK)
             rc = resp->curl_code == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
     }
+    if (slot) slots_release(slot);
     resp->attempts++;
     http_pool_release(pool, h);
     free_headers(headers);

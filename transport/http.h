@@ -17,6 +17,8 @@
 
 #define HTTP_ERROR_BODY_MAX (64u << 10) /* kept from non-2xx responses, for the reason */
 #define HTTP_MAX_ATTEMPTS 3
+#define HTTP_DEFAULT_TRANSFERS 8 /* blob transfers at once per registry and direction */
+#define HTTP_MAX_TRANSFERS 64
 
 struct http_pool;
 struct tls_certs;
@@ -28,10 +30,14 @@ int http_pool_new(bool tls_verify, struct http_pool **out);
 void http_pool_set_certs(struct http_pool *pool, const struct tls_certs *certs);
 /* Every request must have finished. */
 void http_pool_free(struct http_pool *pool);
+/* At most n (1..HTTP_MAX_TRANSFERS) HTTP_BLOB requests of the pool run at once in each
+ * direction; the others wait for a slot. Default HTTP_DEFAULT_TRANSFERS. */
+void http_pool_set_max_transfers(struct http_pool *pool, int n);
 
 enum http_class {
     HTTP_META, /* small bodies: whole-request timeout, retries allowed */
-    HTTP_BLOB, /* streams: stall detection instead of a timeout, big receive buffer */
+    HTTP_BLOB, /* streams: stall detection instead of a timeout, big receive buffer; each
+                  holds one of the pool's transfer slots while it runs */
 };
 
 struct http_response {
@@ -85,6 +91,9 @@ struct http_request {
      * abort. Such a body cannot be replayed: one attempt. */
     http_stream_fn upload_stream;
     void *upload_stream_ctx;
+    /* When set (HTTP_BLOB only): the transfer is aborted with -ECANCELED soon after *cancel
+     * becomes non-zero (read atomically), e.g. when nobody needs the upload any more. */
+    const int *cancel;
 };
 
 /*

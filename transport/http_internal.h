@@ -10,5 +10,7 @@ CURL *http_pool_acquire(struct http_pool *pool);
 void http_pool_release(struct http_pool *pool, CURL *h);
 bool http_pool_tls_verify(const struct http_pool *pool);
 const struct tls_certs *http_pool_certs(const struct http_pool *pool);
+/* The slots a blob transfer holds while it runs: uploads and downloads count apart. */
+struct slots *http_pool_transfer_slots(struct http_pool *pool, bool upload);
 
 #endif

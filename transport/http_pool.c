@@ -7,10 +7,13 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/slots.h"
 #include "transport/registry.h"
 
 #define POOL_IDLE_MAX 32 /* idle handles kept; more than FUSE + download threads is waste */
 
+/* Locks: lock guards idle/n_idle; share_locks are libcurl's, one per data kind; the slots
+ * have their own locks. None is held while another is taken. */
 struct http_pool {
     pthread_mutex_t lock;
     CURL *idle[POOL_IDLE_MAX];
@@ -19,6 +22,9 @@ struct http_pool {
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     bool tls_verify;
     const struct tls_certs *certs;
+    struct slots downloads; /* blob GETs under way (-o max_transfers) */
+    struct slots uploads;   /* blob upload bodies under way: separate, because an upload may
+                               wait for the bytes of a download (registry to registry) */
 };
 
 /* ---- process-wide libcurl state ---- */
@@ -89,6 +95,8 @@ int http_pool_new(bool tls_verify, struct http_pool **out)
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&pool->share_locks[i], NULL);
     pool->tls_verify = tls_verify;
+    slots_init(&pool->downloads, HTTP_DEFAULT_TRANSFERS);
+    slots_init(&pool->uploads, HTTP_DEFAULT_TRANSFERS);
     pool->share = share_new(pool);
     if (!pool->share) {
         http_pool_free(pool);
@@ -107,6 +115,8 @@ void http_pool_free(struct http_pool *pool)
     if (pool->share) curl_share_cleanup(pool->share);
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&pool->share_locks[i]);
+    slots_destroy(&pool->downloads);
+    slots_destroy(&pool->uploads);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }
@@ -153,4 +163,15 @@ void http_pool_set_certs(struct http_pool *pool, const struct tls_certs *certs)
 const struct tls_certs *http_pool_certs(const struct http_pool *pool)
 {
     return pool->certs;
+}
+
+void http_pool_set_max_transfers(struct http_pool *pool, int n)
+{
+    slots_resize(&pool->downloads, n);
+    slots_resize(&pool->uploads, n);
+}
+
+struct slots *http_pool_transfer_slots(struct http_pool *pool, bool upload)
+{
+    return upload ? &pool->uploads : &pool->downloads;
 }

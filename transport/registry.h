@@ -75,13 +75,19 @@ int registry_get_manifest(struct registry *r, const char *repo, const char *ref,
 typedef int (*blob_sink_fn)(const void *data, size_t len, void *ctx);
 
 /*
- * GET /v2/REPO/blobs/DIGEST from byte `offset` (Range). Redirects are followed, without the
- * Authorization header on another host. If the server ignores the Range (200), the leading
- * `offset` bytes are skipped here, so the sink always starts at `offset`. One attempt, no
- * retry (the caller knows how far it got and retries from there). Stalls (no byte for 10 s)
- * and connection failures give -EIO. Does not verify the digest: the caller hashes.
+ * GET /v2/REPO/blobs/DIGEST from byte `offset` (Range) up to `end` (exclusive; 0: to the end of
+ * the blob). Redirects are followed, without the Authorization header on another host. If the
+ * server ignores an open-ended Range (200), the leading `offset` bytes are skipped here, so the
+ * sink always starts at `offset`; a bounded range answered with 200 is -ERANGE (the caller
+ * fetches the blob in one stream instead), and more bytes than asked for are -EIO. One attempt,
+ * no retry (the caller knows how far it got and retries from there). Stalls (no byte for 10 s)
+ * and connection failures give -EIO. Holds one of the registry's download slots while it runs.
+ * Does not verify the digest: the caller hashes.
  */
 int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
-                      blob_sink_fn sink, void *ctx);
+                      uint64_t end, blob_sink_fn sink, void *ctx);
+
+/* Concurrent blob transfers per direction (-o max_transfers), 1..HTTP_MAX_TRANSFERS. */
+void registry_set_max_transfers(struct registry *r, int n);
 
 #endif

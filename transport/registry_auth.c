@@ -294,7 +294,8 @@ static int perform_with(struct registry *r, const struct reg_call *call, const c
                                .upload_fd = call->upload_fd,
                                .upload_len = call->upload_len,
                                .upload_stream = call->upload_stream,
-                               .upload_stream_ctx = call->upload_stream_ctx};
+                               .upload_stream_ctx = call->upload_stream_ctx,
+                               .cancel = call->cancel};
     return http_perform(r->http, &req, resp);
 }
 

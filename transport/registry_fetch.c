@@ -98,6 +98,8 @@ static int manifest_from(struct registry *r, const char *repo, const char *ref, 
 
 struct blob_rx {
     uint64_t offset;
+    uint64_t end; /* 0: to the end of the blob */
+    uint64_t delivered;
     uint64_t skip; /* leading bytes of a 200 to a ranged request, not ours to deliver */
     bool started;
     bool sink_failed;
@@ -125,7 +127,8 @@ static int content_range_start(const char *value, uint64_t *start)
 static int blob_start(struct blob_rx *b, const struct http_response *resp)
 {
     if (resp->status == 200) {
-        b->skip = b->offset; /* the server ignored Range: it sends from byte 0 */
+        if (b->end) return -ERANGE; /* parts would each fetch the whole blob */
+        b->skip = b->offset;        /* the server ignored Range: it sends from byte 0 */
         return 0;
     }
     uint64_t start;
@@ -152,6 +155,8 @@ static int blob_body(void *ctx, const struct http_response *resp, const void *da
         len -= n;
     }
     if (!len) return 0;
+    if (b->end && len > b->end - b->offset - b->delivered) return -EIO; /* more than asked */
+    b->delivered += len;
     int rc = b->sink(p, len, b->ctx);
     if (rc) {
         b->sink_failed = true;
@@ -166,31 +171,38 @@ static void blob_reset(void *ctx)
     struct blob_rx *b = ctx;
     b->started = false;
     b->skip = 0;
+    b->delivered = 0;
 }
 
 /* The outcome of a finished blob transfer. */
 static int blob_result(const struct blob_rx *b, const struct http_response *resp, int rc)
 {
     if (rc) return rc;
-    if (resp->status == 200 || resp->status == 206)
-        return b->skip ? -EIO : 0; /* a 200 shorter than our offset */
+    if (resp->status == 200 || resp->status == 206) /* a 200 shorter than our offset, or a
+                                                       part shorter than asked for */
+        return b->skip || (b->end && b->delivered != b->end - b->offset) ? -EIO : 0;
     rc = reg_status_errno(resp->status);
     return rc ? rc : -EIO;
 }
 
 static int blob_from(struct registry *r, const char *repo, const char *digest, uint64_t offset,
-                     blob_sink_fn sink, void *ctx)
+                     uint64_t end, blob_sink_fn sink, void *ctx)
 {
     char wire[WIRE_REPO_MAX + 1], url[REG_URL_MAX], scope[WIRE_REPO_MAX + 32], what[400];
     char range[64];
-    if (!r || !sink || !ref_valid_digest(digest) || offset > BLOB_MAX_SIZE) return -EINVAL;
+    if (!r || !sink || !ref_valid_digest(digest) || offset > BLOB_MAX_SIZE ||
+        (end && (end <= offset || end > BLOB_MAX_SIZE)))
+        return -EINVAL;
     int rc = reg_wire_repo(r, repo, wire);
     if (!rc) rc = reg_url(r, url, sizeof(url), "/v2/%s/blobs/%s", wire, digest);
     if (rc) return rc;
     snprintf(scope, sizeof(scope), "repository:%s:pull", wire);
-    snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", offset);
-    const char *headers[] = {offset ? range : NULL, NULL};
-    struct blob_rx b = {.offset = offset, .sink = sink, .ctx = ctx};
+    if (end)
+        snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, offset, end - 1);
+    else
+        snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", offset);
+    const char *headers[] = {offset || end ? range : NULL, NULL};
+    struct blob_rx b = {.offset = offset, .end = end, .sink = sink, .ctx = ctx};
     struct reg_call call = {.url = url,
                             .scope = scope,
                             .headers = headers,
@@ -203,7 +215,10 @@ static int blob_from(struct registry *r, const char *repo, const char *digest, u
     http_response_init(&resp);
     rc = blob_result(&b, &resp, reg_perform(r, &call, &resp));
     snprintf(what, sizeof(what), "blob %s@%s from byte %" PRIu64, wire, digest, offset);
-    if (b.bad_range)
+    if (end) snprintf(what + strlen(what), sizeof(what) - strlen(what), " to %" PRIu64, end);
+    if (rc == -ERANGE)
+        log_debug("registry %s: %s: ranges not supported (HTTP 200)", r->addr.hostport, what);
+    else if (b.bad_range)
         log_warn("registry %s: %s: HTTP %ld with Content-Range \"%.60s\"", r->addr.hostport, what,
                  resp.status, resp.content_range);
     else if (rc && resp.status == 200 && resp.curl_code == CURLE_OK && b.skip)
@@ -248,18 +263,23 @@ static int count_bytes(const void *data, size_t len, void *ctx)
 }
 
 int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
-                      blob_sink_fn sink, void *ctx)
+                      uint64_t end, blob_sink_fn sink, void *ctx)
 {
     struct reg_source src[REGCONF_MAX_MIRRORS];
     if (!r || !sink) return -EINVAL;
     size_t n = reg_mirror_sources(r, repo, REG_READ_BLOB, src, REGCONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         struct counting_sink c = {sink, ctx, 0};
-        int rc = blob_from(src[i].reg, src[i].repo, digest, offset, count_bytes, &c);
+        int rc = blob_from(src[i].reg, src[i].repo, digest, offset, end, count_bytes, &c);
         /* once bytes went to the sink, the caller resumes from where they stopped */
         if (rc == 0 || c.bytes) return rc;
         log_debug("registry %s: blob %s not from mirror %s (%s)", r->addr.hostport, digest,
                   src[i].reg->addr.hostport, strerror(-rc));
     }
-    return blob_from(r, repo, digest, offset, sink, ctx);
+    return blob_from(r, repo, digest, offset, end, sink, ctx);
+}
+
+void registry_set_max_transfers(struct registry *r, int n)
+{
+    if (r) http_pool_set_max_transfers(r->http, n);
 }

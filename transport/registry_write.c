@@ -183,14 +183,14 @@ static int finish_upload(struct registry *r, struct target *t, struct reg_call *
 }
 
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size)
+                         uint64_t size, const int *cancel)
 {
     struct target t;
     char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
     if (fd < 0) return -EINVAL;
     int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
     if (rc) return rc;
-    struct reg_call put = {.url = url, .upload_fd = fd, .upload_len = size};
+    struct reg_call put = {.url = url, .upload_fd = fd, .upload_len = size, .cancel = cancel};
     return finish_upload(r, &t, &put);
 }
 

@@ -24,10 +24,12 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
  * Uploads `size` bytes read from fd (from offset 0, with pread: the fd's position is not used)
  * as blob DIGEST: POST /v2/REPO/blobs/uploads/, then PUT LOCATION?digest=DIGEST streaming the
  * body (Content-Length: size). 0 when the registry answered 201. The registry verifies the
- * digest; a mismatch is -EIO. Never holds the blob in memory. One attempt per call.
+ * digest; a mismatch is -EIO. Never holds the blob in memory. One attempt per call. The body
+ * holds one of the registry's upload slots while it is sent. cancel (may be NULL): the upload
+ * stops with -ECANCELED soon after *cancel becomes non-zero.
  */
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size);
+                         uint64_t size, const int *cancel);
 
 /* Like registry_upload_blob, with a body of unknown length produced while it is sent
  * (chunked): read(ctx, buf, len) returns bytes, 0 at the end, -errno to abort. One attempt,

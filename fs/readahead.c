@@ -1,0 +1,130 @@
+#include "fs/readahead.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/backend.h"
+#include "fs/host.h"
+#include "fs/image_view.h"
+
+/* A second reader of the same image within this time starts nothing new. */
+#define READAHEAD_REPEAT_MS 10000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void readahead_init(struct readahead *ra)
+{
+    pthread_mutex_init(&ra->lock, NULL);
+    ra->n_recent = 0;
+}
+
+void readahead_destroy(struct readahead *ra)
+{
+    for (size_t i = 0; i < ra->n_recent; i++)
+        image_view_put(ra->recent[i].view);
+    ra->n_recent = 0;
+    pthread_mutex_destroy(&ra->lock);
+}
+
+/* What the download threads need to reach the registry. */
+struct blob_fetch {
+    struct host *host;
+    char repo[REF_NAME_MAX + 1];
+    char digest[DIGEST_STR_LEN + 1];
+};
+
+static int fetch_blob(void *arg, uint64_t offset, uint64_t end, blobcache_sink_fn sink,
+                      void *sink_ctx)
+{
+    struct blob_fetch *f = arg;
+    return backend_get_blob(f->host, f->repo, f->digest, offset, end, sink, sink_ctx);
+}
+
+int readahead_blob_source(struct host *h, const char *repo, const char *hex,
+                          struct blob_source *out)
+{
+    struct blob_fetch *f = malloc(sizeof(*f));
+    if (!f) return -ENOMEM;
+    f->host = h;
+    snprintf(f->repo, sizeof(f->repo), "%s", repo);
+    snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", hex);
+    *out = (struct blob_source){.fetch = fetch_blob,
+                                .arg = f,
+                                .free_arg = free,
+                                .layer_repo = h->local_root ? NULL : f->repo};
+    return 0;
+}
+
+/* Moves (or adds) the image to the front of the ring. With `prefetch`, true when its
+ * read-ahead is due (and then it counts as done now). */
+static bool remember(struct readahead *ra, struct host *h, const char *repo, struct image_view *v,
+                     bool prefetch)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&ra->lock);
+    size_t i = 0;
+    while (i < ra->n_recent && !(ra->recent[i].host == h && ra->recent[i].view == v &&
+                                 strcmp(ra->recent[i].repo, repo) == 0))
+        i++;
+    struct read_image item;
+    if (i < ra->n_recent) {
+        item = ra->recent[i];
+    } else {
+        if (ra->n_recent == READAHEAD_RECENT) image_view_put(ra->recent[--ra->n_recent].view);
+        item = (struct read_image){.host = h, .view = v};
+        snprintf(item.repo, sizeof(item.repo), "%s", repo);
+        image_view_hold(v);
+        i = ra->n_recent++;
+    }
+    bool due = prefetch && (!item.prefetched_ms || now - item.prefetched_ms >= READAHEAD_REPEAT_MS);
+    if (due) item.prefetched_ms = now;
+    memmove(&ra->recent[1], &ra->recent[0], i * sizeof(ra->recent[0]));
+    ra->recent[0] = item;
+    pthread_mutex_unlock(&ra->lock);
+    return due;
+}
+
+void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo,
+                           struct image_view *v)
+{
+    remember(ra, h, repo, v, false);
+}
+
+void readahead_blob_read(struct readahead *ra, struct host *h, const char *repo,
+                         struct image_view *v)
+{
+    /* a storage tree is local: its blobs are read in place */
+    if (h->local_root || !remember(ra, h, repo, v, true)) return;
+    for (size_t i = 0; i < v->n_entries; i++) {
+        const struct view_entry *e = &v->entries[i];
+        struct blob_source src;
+        if (e->kind == VE_BLOB && readahead_blob_source(h, repo, e->hex, &src) == 0)
+            blobcache_prefetch(h->blobs, e->hex, e->size, &src);
+    }
+}
+
+bool readahead_source_of(struct readahead *ra, const struct host * not, const char *hex,
+                         struct read_image *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&ra->lock);
+    for (size_t i = 0; i < ra->n_recent && !found; i++) {
+        const struct read_image *r = &ra->recent[i];
+        const struct view_entry *e = r->host != not ? image_view_find(r->view, hex) : NULL;
+        if (e && e->kind == VE_BLOB) {
+            *out = *r;
+            image_view_hold(out->view);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&ra->lock);
+    return found;
+}
