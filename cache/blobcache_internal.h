@@ -8,6 +8,7 @@
 
 #include "cache/blobcache.h"
 #include "common/fsutil.h"
+#include "common/slots.h"
 #include "common/strmap.h"
 #include "common/sha256.h"
 
@@ -66,7 +67,9 @@ struct blobcache {
     char share[PATH_MAX];   /* a directory of other stores that may already hold a blob */
     bool foreign;           /* a storage tree written by others: verify, never delete */
     uint64_t part_size;     /* blobs larger than this are fetched as ranged parts */
-    int parallel;           /* workers per download */
+    int parallel;           /* workers per download, and part fetches at once */
+    struct slots parts;     /* part fetches under way: every download's first worker goes
+                               before any download's second, so parallel blobs share fairly */
     struct strmap verified; /* hex of blobs verified in this mount (foreign stores) */
     pthread_mutex_t lock;
     pthread_cond_t idle;

@@ -14,6 +14,7 @@
 
 #define FETCH_ATTEMPTS 3
 #define HASH_CHUNK (256u << 10)
+#define EXTRA_WORKER_DELAY_MS 50
 
 static void release_source(struct blob_source *src)
 {
@@ -172,19 +173,42 @@ static int fetch_part(struct download *dl, struct part *p, bool bounded)
     return rc;
 }
 
-/* Takes parts until none is left or one failed for good. */
+struct worker {
+    struct download *dl;
+    int index; /* 0 for the download's first worker: its slot priority */
+};
+
+/* Called with dl->lock held: the next part to fetch, or NULL. */
+static struct part *claim_locked(struct download *dl)
+{
+    if (dl->stop || dl->next_todo >= dl->n_parts) return NULL;
+    struct part *p = &dl->parts[dl->next_todo++];
+    p->state = PART_RUNNING;
+    return p;
+}
+
+/* Takes parts until none is left or one failed for good. A part is claimed only once a slot
+ * is held, so the first worker of a download, which goes first, takes the parts in order. */
 static void *part_worker(void *arg)
 {
-    struct download *dl = arg;
+    const struct worker *w = arg;
+    struct download *dl = w->dl;
     bool bounded = dl->n_parts > 1;
+    /* A blob's extra connections queue a moment after its first, so that blobs started
+     * together (read-ahead) each get a connection before any gets a second. */
+    if (w->index > 0) sleep_ms(EXTRA_WORKER_DELAY_MS);
     for (;;) {
         pthread_mutex_lock(&dl->lock);
-        struct part *p =
-            !dl->stop && dl->next_todo < dl->n_parts ? &dl->parts[dl->next_todo++] : NULL;
-        if (p) p->state = PART_RUNNING;
+        bool more = !dl->stop && dl->next_todo < dl->n_parts;
         pthread_mutex_unlock(&dl->lock);
+        if (!more) return NULL;
+        slots_acquire_prio(&dl->bc->parts, w->index);
+        pthread_mutex_lock(&dl->lock);
+        struct part *p = claim_locked(dl);
+        pthread_mutex_unlock(&dl->lock);
+        int rc = p ? fetch_part(dl, p, bounded) : 0;
+        slots_release(&dl->bc->parts);
         if (!p) return NULL;
-        int rc = fetch_part(dl, p, bounded);
         pthread_mutex_lock(&dl->lock);
         if (rc) {
             if (!dl->part_error) dl->part_error = rc;
@@ -197,11 +221,12 @@ static void *part_worker(void *arg)
     }
 }
 
-/* Cuts [from, size) into parts: one unbounded part when it is not worth splitting. */
+/* Cuts [from, size) into parts of about part_size (a short tail joins the part before it,
+ * rather than cost a request of its own): one unbounded part when it is not worth splitting. */
 static int plan_parts(struct download *dl, uint64_t from, bool split)
 {
-    uint64_t step = dl->bc->part_size;
-    size_t n = split && dl->size - from > step ? (size_t)((dl->size - from + step - 1) / step) : 1;
+    uint64_t step = dl->bc->part_size, len = dl->size - from;
+    size_t n = split && len > step + step / 2 ? (size_t)((len + step / 2) / step) : 1;
     struct part *parts = calloc(n, sizeof(*parts));
     if (!parts) return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -222,15 +247,19 @@ static int plan_parts(struct download *dl, uint64_t from, bool split)
 /* Runs the planned parts with up to bc->parallel workers (this thread being one). */
 static int run_parts(struct download *dl)
 {
-    pthread_t workers[64];
+    pthread_t threads[64];
+    struct worker workers[64];
     size_t want = dl->n_parts < (size_t)dl->bc->parallel ? dl->n_parts : (size_t)dl->bc->parallel;
     size_t started = 0;
-    while (started + 1 < want && started < sizeof(workers) / sizeof(workers[0]) &&
-           pthread_create(&workers[started], NULL, part_worker, dl) == 0)
+    workers[0] = (struct worker){dl, 0};
+    while (started + 1 < want && started + 1 < sizeof(workers) / sizeof(workers[0])) {
+        workers[started + 1] = (struct worker){dl, (int)started + 1};
+        if (pthread_create(&threads[started], NULL, part_worker, &workers[started + 1])) break;
         started++;
-    part_worker(dl);
+    }
+    part_worker(&workers[0]);
     for (size_t i = 0; i < started; i++)
-        pthread_join(workers[i], NULL);
+        pthread_join(threads[i], NULL);
     return dl->part_error;
 }
 

@@ -51,6 +51,7 @@ int blobcache_new(const char *root, const char *partial, const char *share, stru
     strmap_init(&bc->verified);
     bc->part_size = BLOBCACHE_PART_SIZE;
     bc->parallel = 8;
+    slots_init(&bc->parts, bc->parallel);
     *out = bc;
     return 0;
 }
@@ -64,6 +65,7 @@ void blobcache_free(struct blobcache *bc)
     pthread_mutex_unlock(&bc->lock);
     pthread_mutex_destroy(&bc->lock);
     pthread_cond_destroy(&bc->idle);
+    slots_destroy(&bc->parts);
     strmap_clear(&bc->verified, NULL);
     free(bc);
 }
@@ -260,6 +262,7 @@ void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parall
 {
     bc->part_size = part_size ? part_size : BLOBCACHE_PART_SIZE;
     bc->parallel = parallel < 1 ? 1 : parallel > 64 ? 64 : parallel;
+    slots_resize(&bc->parts, bc->parallel);
 }
 
 /* Read-ahead never runs more downloads than this at once; the rest are fetched when read. */

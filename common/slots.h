@@ -8,11 +8,14 @@
 
 #include <pthread.h>
 
+#define SLOTS_PRIORITIES 8
+
 struct slots {
-    pthread_mutex_t lock; /* guards free_slots and total */
+    pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t freed;
     int free_slots;
     int total;
+    int waiting[SLOTS_PRIORITIES]; /* holders-to-be, by priority (0 first) */
 };
 
 void slots_init(struct slots *s, int n);
@@ -20,6 +23,8 @@ void slots_destroy(struct slots *s);
 /* Changes the number of slots; holders keep theirs (free_slots may go negative meanwhile). */
 void slots_resize(struct slots *s, int n);
 void slots_acquire(struct slots *s);
+/* Waits until a slot is free and nobody of a more urgent priority (lower number) waits. */
+void slots_acquire_prio(struct slots *s, int prio);
 void slots_release(struct slots *s);
 
 #endif
