@@ -31,6 +31,25 @@ Offline packaging (issue #5, docs/packaging.md), images sharing base layers
   8c  disk used by each flow's directories (du -sbc, hardlinks once): registryfs
       CACHE+PKG, seeds IMAGES+PKG (its dir: copies hold every image's layers)  (report only)
       Both packages must be served by docker-registry (skopeo inspect --raw of every tag).
+WAN profile (issue #8, group wan): each registry behind its own delay line
+(harness/delayline.py: BENCH_WAN_RTT_MS rtt, BENCH_WAN_MBIT per connection and direction,
+default 40 ms / 100 Mbit/s); registryfs mounts http://DELAY (root mode: the host directory
+127.0.0.1:PORT of the delay line) and skopeo / curl go through the same delay lines.
+  W1  pull a 6 x 16 MiB image: `cp -r MNT/REPO/TAG DST` (fresh mount, empty cache dir) vs
+      `skopeo copy docker://DELAY_A/REPO:TAG dir:DST`           target time ratio <= 0.35
+  W2  push it: `cp -r LOCAL MNT/NEWREPO/TAG` (fresh -o rw mount, fresh repository) vs
+      `skopeo copy dir:LOCAL docker://DELAY_A/NEWREPO2:TAG`    target time ratio <= 0.40
+  W3  registry A -> B (both distant), root mode: `cp -r MNT/DELAY_A/REPO/TAG
+      MNT/DELAY_B/NEWREPO/TAG` vs `skopeo copy docker://DELAY_A/... docker://DELAY_B/...`
+                                                                target time ratio <= 0.80
+  W4  mirror 10 images (2 shared 8 MiB base layers + an own 2 MiB layer each) A -> B, root
+      mode -o rw: per image `mkdir -p MNT/DELAY_B/NS/REPO` + `rsync -a MNT/DELAY_A/NS0/REPO/
+      TAG/ MNT/DELAY_B/NS/REPO/TAG/` vs one `skopeo sync --src yaml --dest docker` of a YAML
+      listing exactly those 10 tags; every tag checked in B by digest  target ratio <= 0.80
+  W5  cold read of a BENCH_WAN_MIB blob: `cat MNT/REPO/TAG/HEX` (fresh mount, empty cache)
+      vs `curl -o /dev/null` of the blob through the delay line (one stream)
+                                                                target time ratio <= 0.40
+      (one 100 Mbit/s stream needs ~21 s for 256 MiB: mind BENCH_WAN_RUNS)
 
 Every time is the median of BENCH_RUNS runs (default 3); the two sides of a comparison
 alternate which goes first, with `sync` before each timed command. skopeo always runs with an
@@ -44,9 +63,14 @@ write code is younger) are shown as ERROR rows and the bench goes on.
 
 Environment: BENCH_MIB (size of the big layer, default 256), BENCH_RUNS (default 3),
 BENCH_ONLY (comma-separated measurement groups: read, copy, push, reg2reg, repush,
-package), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the tests;
-for 8: BENCH_PKG_IMAGES (default 6), BENCH_PKG_BASE_MIB (each of the 2 base layers, default
-24), BENCH_PKG_TOP_MIB (each image's own layer, default 2).
+package, wan), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the
+tests; BENCH_RFS_OPTS (extra -o options for every registryfs mount of the bench, e.g.
+max_transfers=8); for 8: BENCH_PKG_IMAGES (default 6), BENCH_PKG_BASE_MIB (each of the 2
+base layers, default 24), BENCH_PKG_TOP_MIB (each image's own layer, default 2); for W1-W5:
+BENCH_WAN_RTT_MS (default 40), BENCH_WAN_MBIT (per connection and direction, default 100),
+BENCH_WAN_MIB (W5's blob, default 256; the setup's big blob is reused when it equals
+BENCH_MIB), BENCH_WAN_RUNS (runs of each WAN row, default 2, at most BENCH_RUNS: the group
+takes a few minutes).
 
 Adding a measurement: write `def m_NAME(ctx)` that creates its rows with ctx.row(...),
 fills them with ctx.sample(row, side, fn) (side "rfs" or "base"; fn returns seconds or a
@@ -56,6 +80,7 @@ value, raises on failure), and append it to MEASUREMENTS.
 import argparse
 import glob
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -74,6 +99,7 @@ from harness import imagegen as ig  # noqa: E402
 from harness import packaging  # noqa: E402
 from harness import tools  # noqa: E402
 from harness import writes  # noqa: E402
+from harness.delayline import DelayLine  # noqa: E402
 from harness.mount import Mount, registryfs_bin  # noqa: E402
 from harness.regclient import ACCEPT_ALL, RegistryClient  # noqa: E402
 from harness.registry import Registry  # noqa: E402
@@ -204,9 +230,15 @@ class Ctx:
         self.work = work
         self.mib = mib
         self.runs = runs
+        # the WAN profile (group wan)
+        self.wan_rtt_ms = float(os.environ.get("BENCH_WAN_RTT_MS", "40"))
+        self.wan_mbit = float(os.environ.get("BENCH_WAN_MBIT", "100"))
+        self.wan_mib = int(os.environ.get("BENCH_WAN_MIB", "256"))
+        self.wan_runs = max(1, int(os.environ.get("BENCH_WAN_RUNS", str(min(2, runs)))))
         self.rows = []
         self.mounts = []
         self.registries = []
+        self.delaylines = []
         self.n = 0
 
     # rows
@@ -245,7 +277,7 @@ class Ctx:
     def mount(self, name, registry_url, rw=False):
         """A started fresh mount (new mount point, empty cache dir). Use ctx.unmount()."""
         d = self.fresh(name)
-        opts = {"rw": True} if rw else {}
+        opts = rfs_options(rw)
         m = Mount(os.path.join(d, "mnt"), registry_url, cache_dir=os.path.join(d, "cache"),
                   log_file=os.path.join(d, "registryfs.log"), options=opts, workdir=d)
         self.mounts.append(m)
@@ -268,12 +300,25 @@ class Ctx:
         reg.start()
         return reg
 
+    def delayline(self, reg):
+        """A started delay line (the WAN profile) in front of registry reg."""
+        dl = DelayLine(reg.port, rtt_ms=self.wan_rtt_ms, mbit=self.wan_mbit)
+        self.delaylines.append(dl)
+        dl.start()
+        return dl
+
     def cleanup(self):
         for m in list(self.mounts):
             try:
                 self.unmount(m, remove=False)
             except Exception as e:      # noqa: BLE001
                 log("cleanup: unmount %s: %s" % (m.mountpoint, e))
+        for dl in list(self.delaylines):
+            try:
+                dl.stop()
+                self.delaylines.remove(dl)
+            except Exception as e:      # noqa: BLE001
+                log("cleanup: delay line %s: %s" % (dl, e))
         for reg in self.registries:
             try:
                 reg.stop()
@@ -283,6 +328,18 @@ class Ctx:
 
 def log(msg):
     print(msg, flush=True)
+
+
+def rfs_options(rw=False):
+    """-o options of every registryfs mount of the bench: rw when asked, plus BENCH_RFS_OPTS
+    (comma-separated NAME or NAME=VALUE, e.g. max_transfers=8)."""
+    opts = {"rw": True} if rw else {}
+    for item in os.environ.get("BENCH_RFS_OPTS", "").split(","):
+        item = item.strip()
+        if item:
+            k, eq, v = item.partition("=")
+            opts[k] = v if eq else True
+    return opts
 
 
 def rmtree(path):
@@ -811,11 +868,12 @@ def m_package(ctx):
         os.makedirs(cache)
         os.makedirs(pkg)
         ms = Mount(os.path.join(d, "msrc", "mnt"), reg.url, cache_dir=cache,
-                   log_file=os.path.join(d, "msrc", "registryfs.log"), foreground=False,
-                   workdir=os.path.join(d, "msrc"))
+                   log_file=os.path.join(d, "msrc", "registryfs.log"), options=rfs_options(),
+                   foreground=False, workdir=os.path.join(d, "msrc"))
         mp = Mount(os.path.join(d, "mpkg", "mnt"), pkg, cache_dir=cache,
-                   log_file=os.path.join(d, "mpkg", "registryfs.log"), options={"rw": True},
-                   foreground=False, workdir=os.path.join(d, "mpkg"))
+                   log_file=os.path.join(d, "mpkg", "registryfs.log"),
+                   options=rfs_options(True), foreground=False,
+                   workdir=os.path.join(d, "mpkg"))
         for m in (ms, mp):
             m.bench_dir = m.workdir
             ctx.mounts.append(m)
@@ -926,6 +984,340 @@ def m_package(ctx):
                                                    s["du_cache"] / unique_bytes))
 
 
+# -- WAN profile (issue 8, item 5): registries behind a delay line ------------------------
+
+WAN_LAYERS, WAN_LAYER_MIB = 6, 16               # W1-W3: the image
+WAN_MIRROR_IMAGES, WAN_MIRROR_BASE_MIB, WAN_MIRROR_TOP_MIB = 10, 8, 2     # W4
+
+
+def wan_images(ctx):
+    """Generate and push (to registry A directly, not through a delay line) the WAN images:
+    the 6-layer image of W1-W3, the 10 images of W4 (2 shared base layers + an own layer
+    each, Docker and OCI alternating), and W5's big blob (the setup's when BENCH_WAN_MIB is
+    BENCH_MIB). Returns a namespace."""
+    t0 = time.perf_counter()
+
+    class W:
+        pass
+    w = W()
+    store = ig.BlobStore(os.path.join(ctx.work, "wan-blobs"))
+    w.store = store
+    layers = [ig.make_large_layer(store, "benchw/layer-%d" % i, WAN_LAYER_MIB)
+              for i in range(WAN_LAYERS)]
+    w.six = ig.make_image(store, "benchw/six", layers)
+    w.six_repo, w.tag = "benchw/six", "v1"
+    w.six_bytes = sum(b.size for b in w.six.blobs) + len(w.six.manifest)
+    w.src = writes.source_dir(store, w.six, os.path.join(ctx.work, "wan-src", w.tag))
+    bases = [ig.make_large_layer(store, "benchw4/base-%d" % i, WAN_MIRROR_BASE_MIB)
+             for i in range(2)]
+    w.mirror = []
+    for i in range(WAN_MIRROR_IMAGES):
+        top = ig.make_large_layer(store, "benchw4/top-%d" % i, WAN_MIRROR_TOP_MIB)
+        w.mirror.append(("app%d" % i, "1.0", ig.make_image(
+            store, "benchw4/img-%d" % i, bases + [top], fmt="docker" if i % 2 == 0 else "oci")))
+    w.mirror_src = "benchw4"            # repositories benchw4/appN:1.0 in A
+    uniq = {}
+    for _, _, img in w.mirror:
+        uniq[img.hex] = len(img.manifest)
+        uniq.update((b.hex, b.size) for b in img.blobs)
+    w.mirror_unique = sum(uniq.values())
+    w.mirror_total = sum(len(img.manifest) + sum(b.size for b in img.blobs)
+                         for _, _, img in w.mirror)
+    if ctx.wan_mib == ctx.mib:
+        w.big_repo, w.big_layer = ctx.repo, ctx.layer
+        w.big_tag = ctx.tag
+        pushed = [(w.six_repo, w.tag, w.six)]
+    else:
+        big = ig.make_image(store, "benchw/big", [ig.make_large_layer(
+            store, "benchw/big", ctx.wan_mib)])
+        w.big_repo, w.big_tag, w.big_layer = "benchw/big", "v1", big.layers[0]
+        pushed = [(w.six_repo, w.tag, w.six), (w.big_repo, w.big_tag, big)]
+    pushed += [("%s/%s" % (w.mirror_src, r), t, img) for r, t, img in w.mirror]
+    with RegistryClient(ctx.reg.url) as c:
+        for repo, tag, img in pushed:
+            c.push(store, repo, tag, img)
+    os.sync()
+    log("  WAN images generated and pushed in %.1f s: %d x %d MiB image (%.1f MiB), "
+        "%d mirror images (%.1f MiB unique, %.1f MiB one by one), %.0f MiB blob for W5"
+        % (time.perf_counter() - t0, WAN_LAYERS, WAN_LAYER_MIB, w.six_bytes / MiB,
+           WAN_MIRROR_IMAGES, w.mirror_unique / MiB, w.mirror_total / MiB,
+           w.big_layer.size / MiB))
+    return w
+
+
+def alternate(i, rfs, base):
+    """The (side, fn) pairs of run i: registryfs first in even runs, the baseline in odd."""
+    return [("base", base), ("rfs", rfs)] if i % 2 else [("rfs", rfs), ("base", base)]
+
+
+def m_wan(ctx):
+    """W1-W5: the WAN profile. Registry A (and B for W3/W4) behind their own delay line
+    (harness.delayline: BENCH_WAN_RTT_MS rtt, BENCH_WAN_MBIT per connection and direction);
+    registryfs and skopeo/curl both go through the same delay lines."""
+    runs = ctx.wan_runs
+    prof = "%.0f ms rtt, %g Mbit/s per connection" % (ctx.wan_rtt_ms, ctx.wan_mbit)
+    rate = ctx.wan_mbit * 1e6 / 8 if ctx.wan_mbit else 0.0
+    w1 = ctx.row("W1", "WAN pull %d x %d MiB image: cp -r vs skopeo docker->dir"
+                 % (WAN_LAYERS, WAN_LAYER_MIB),
+                 "skopeo copy docker://DELAY_A/REPO:TAG dir:DST; registryfs: cp -r "
+                 "MNT/REPO/TAG DST, fresh mount of http://DELAY_A, empty cache dir",
+                 target=0.35, strict=False)
+    w2 = ctx.row("W2", "WAN push it: cp -r into mount vs skopeo dir->docker",
+                 "skopeo copy dir:LOCAL docker://DELAY_A/NEWREPO2:TAG; registryfs: cp -r "
+                 "LOCAL MNT/NEWREPO/TAG, fresh -o rw mount of http://DELAY_A, empty cache dir",
+                 target=0.40, strict=False)
+    w3 = ctx.row("W3", "WAN registry A->B (each behind a delay line): cp -r vs skopeo",
+                 "skopeo copy docker://DELAY_A/REPO:TAG docker://DELAY_B/NEWREPO2:TAG; "
+                 "registryfs: cp -r MNT/DELAY_A/REPO/TAG MNT/DELAY_B/NEWREPO/TAG, root mode, "
+                 "fresh -o rw mount, empty cache dir", target=0.80, strict=False)
+    w4 = ctx.row("W4", "WAN mirror %d images (shared bases) A->B: rsync vs skopeo sync"
+                 % WAN_MIRROR_IMAGES,
+                 "skopeo sync --src yaml --dest docker (one run, a YAML listing exactly the "
+                 "%d tags of DELAY_A) DELAY_B/NEWNS; registryfs: per image mkdir -p "
+                 "MNT/DELAY_B/NEWNS/REPO + rsync -a MNT/DELAY_A/NS/REPO/TAG/ "
+                 "MNT/DELAY_B/NEWNS/REPO/TAG/, root mode, fresh -o rw mount, empty cache dir"
+                 % WAN_MIRROR_IMAGES, target=0.80, strict=False)
+    w5 = ctx.row("W5", "WAN cold read of a %d MiB blob vs curl (one stream)" % ctx.wan_mib,
+                 "curl -sSf -o /dev/null http://DELAY_A/v2/REPO/blobs/DIGEST; registryfs: "
+                 "cat MNT/REPO/TAG/HEX, fresh mount of http://DELAY_A, empty cache dir",
+                 target=0.40, strict=False)
+    rows = (w1, w2, w3, w4, w5)
+    try:
+        w = wan_images(ctx)
+    except Exception as e:      # noqa: BLE001
+        for r in rows:
+            r.errors["rfs"] = "setup: %s: %s" % (type(e).__name__, e)
+        raise
+    a = ctx.reg
+    b = ctx.registry("registry-wan-b")
+    dl_a = dl_b = None
+    try:
+        dl_a = ctx.delayline(a)
+        dl_b = ctx.delayline(b)
+        log("  delay lines (%s): A %s -> %s, B %s -> %s; %d runs per row"
+            % (prof, dl_a.host, a.host, dl_b.host, b.host, runs))
+        for fn, row in zip((wan_pull, wan_push, wan_reg2reg, wan_mirror, wan_read), rows):
+            log("  -- %s %s" % (row.key, fn.__name__))
+            try:
+                fn(ctx, w, runs, a, b, dl_a, dl_b, row)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:      # noqa: BLE001 -- one broken row, go on
+                log(traceback.format_exc())
+                row.errors.setdefault("rfs", "%s: %s" % (type(e).__name__, e))
+    finally:
+        for dl in (dl_a, dl_b):
+            if dl is not None:
+                dl.stop()
+                ctx.delaylines.remove(dl)
+        b.stop()
+        ctx.registries.remove(b)
+    for r in rows:
+        r.notes.append("profile: %s, both sides through the same delay line(s); median of %d "
+                       "runs (BENCH_WAN_RUNS)" % (prof, runs))
+    if rate:
+        w1.notes.append("line rate: %.1f s on one connection, %.1f s with %d in parallel" % (
+            w.six_bytes / rate, w.six_bytes / rate / WAN_LAYERS, WAN_LAYERS))
+        w5.notes.append("line rate of one connection: %.1f s" % (w.big_layer.size / rate))
+    for r, nbytes in ((w1, w.six_bytes), (w2, w.six_bytes), (w3, w.six_bytes),
+                      (w5, w.big_layer.size)):
+        r.notes.append("throughput: registryfs %s, baseline %s" % (
+            mibps(r, "rfs", nbytes), mibps(r, "base", nbytes)))
+
+
+def wan_pull(ctx, w, runs, a, b, dl_a, dl_b, row):
+    """W1: cp -r MNT/REPO/TAG DST (fresh mount of DELAY_A) vs skopeo docker://DELAY_A dir:."""
+    ref = "docker://%s/%s:%s" % (dl_a.host, w.six_repo, w.tag)
+    for i in range(runs):
+        m = ctx.mount("wan-pull", dl_a.url)
+        dst_cp = os.path.join(ctx.fresh("wan-cp-out"), w.tag)
+        dst_sk = os.path.join(ctx.fresh("wan-skopeo-out"), w.tag)
+        try:
+            def cp():
+                t = timed('cp -r "$1" "$2"', m.path(w.six_repo, w.tag), dst_cp)
+                check_dir_copy(dst_cp, w.six)
+                return t
+
+            def sk():
+                t = timed_skopeo("copy", "--src-tls-verify=false", ref, "dir:" + dst_sk)
+                check_dir_copy(dst_sk, w.six)
+                return t
+
+            for side, fn in alternate(i, cp, sk):
+                ctx.sample(row, side, fn)
+        finally:
+            ctx.unmount(m)
+            rmtree(os.path.dirname(dst_cp))
+            rmtree(os.path.dirname(dst_sk))
+
+
+def wan_push(ctx, w, runs, a, b, dl_a, dl_b, row):
+    """W2: cp -r LOCAL MNT/NEWREPO/TAG (fresh rw mount of DELAY_A) vs skopeo dir: docker://."""
+    counts = {"rfs": [], "base": []}
+    for i in range(runs):
+        m = None
+
+        def cp():
+            nonlocal m
+            m = ctx.mount("wan-push", dl_a.url, rw=True)
+            repo = "benchw2/rfs%d" % i
+            sh('mkdir -p "$1"', m.path(repo))
+            mark = a.mark()
+            t = timed('cp -r "$1" "$2"', w.src, m.path(repo, w.tag))
+            expect_published(a, repo, w.tag, w.six, "cp -r")
+            counts["rfs"].append(upload_counts(a, mark))
+            return t
+
+        def sk():
+            repo = "benchw2/sk%d" % i
+            mark = a.mark()
+            t = timed_skopeo("copy", "--dest-tls-verify=false", "dir:" + w.src,
+                             "docker://%s/%s:%s" % (dl_a.host, repo, w.tag))
+            expect_published(a, repo, w.tag, w.six, "skopeo copy")
+            counts["base"].append(upload_counts(a, mark))
+            return t
+
+        try:
+            for side, fn in alternate(i, cp, sk):
+                ctx.sample(row, side, fn)
+        finally:
+            if m is not None:
+                ctx.unmount(m)
+    row.notes.append("blob uploads per run (upload PUTs / POST+PATCH / mounts): registryfs "
+                     "%s, skopeo %s; %d blobs in the image" % (
+                         counts["rfs"], counts["base"], len(w.six.blobs)))
+
+
+def wan_reg2reg(ctx, w, runs, a, b, dl_a, dl_b, row):
+    """W3: root mode cp -r MNT/DELAY_A/REPO/TAG MNT/DELAY_B/NEWREPO/TAG vs skopeo
+    docker://DELAY_A docker://DELAY_B."""
+    counts = {"rfs": [], "base": []}
+    for i in range(runs):
+        m = None
+
+        def cp():
+            nonlocal m
+            m = ctx.mount("wan-reg2reg", None, rw=True)
+            repo = "benchw3/rfs%d" % i
+            sh('mkdir -p "$1"', m.path(dl_b.host, repo))
+            mark = b.mark()
+            t = timed('cp -r "$1" "$2"', m.path(dl_a.host, w.six_repo, w.tag),
+                      m.path(dl_b.host, repo, w.tag))
+            expect_published(b, repo, w.tag, w.six, "cp -r")
+            counts["rfs"].append(upload_counts(b, mark))
+            return t
+
+        def sk():
+            repo = "benchw3/sk%d" % i
+            mark = b.mark()
+            t = timed_skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                             "docker://%s/%s:%s" % (dl_a.host, w.six_repo, w.tag),
+                             "docker://%s/%s:%s" % (dl_b.host, repo, w.tag))
+            expect_published(b, repo, w.tag, w.six, "skopeo copy")
+            counts["base"].append(upload_counts(b, mark))
+            return t
+
+        try:
+            for side, fn in alternate(i, cp, sk):
+                ctx.sample(row, side, fn)
+        finally:
+            if m is not None:
+                ctx.unmount(m)
+    row.notes.append("blob uploads to B per run (upload PUTs / POST+PATCH / mounts): "
+                     "registryfs %s, skopeo %s" % (counts["rfs"], counts["base"]))
+
+
+# W4, the registryfs side: per image, mkdir -p of the target repository and rsync -a.
+WAN_MIRROR_RSYNC = r'''
+set -e
+src=$1; dst=$2; tag=$3; shift 3
+for repo in "$@"; do
+  mkdir -p "$dst/$repo"
+  rsync -a "$src/$repo/$tag/" "$dst/$repo/$tag/"
+done
+'''
+
+
+def wan_mirror(ctx, w, runs, a, b, dl_a, dl_b, row):
+    """W4: mirror the 10 images A -> B: rsync per image in a root-mode rw mount vs one
+    skopeo sync --src yaml --dest docker of exactly those tags."""
+    repos = [r for r, _, _ in w.mirror]
+    tag = w.mirror[0][1]
+    counts = {"rfs": [], "base": []}
+    ydir = ctx.fresh("wan-sync-yaml")
+    yml = os.path.join(ydir, "images.yaml")
+    with open(yml, "w") as f:       # JSON is YAML
+        json.dump({dl_a.host: {"images": {"%s/%s" % (w.mirror_src, r): [t]
+                                          for r, t, _ in w.mirror},
+                               "tls-verify": False}}, f, indent=2)
+
+    def check(ns, what):
+        for r, t, img in w.mirror:
+            expect_published(b, "%s/%s" % (ns, r), t, img, what)
+
+    for i in range(runs):
+        m = None
+
+        def rs():
+            nonlocal m
+            m = ctx.mount("wan-mirror", None, rw=True)
+            ns = "benchw4r%d" % i
+            mark = b.mark()
+            t = timed(WAN_MIRROR_RSYNC, m.path(dl_a.host, w.mirror_src),
+                      m.path(dl_b.host, ns), tag, *repos)
+            check(ns, "rsync -a")
+            counts["rfs"].append(upload_counts(b, mark))
+            return t
+
+        def sk():
+            ns = "benchw4s%d" % i
+            mark = b.mark()
+            t = timed_skopeo("sync", "--src", "yaml", "--dest", "docker",
+                             "--dest-tls-verify=false", yml, "%s/%s" % (dl_b.host, ns))
+            check(ns, "skopeo sync")
+            counts["base"].append(upload_counts(b, mark))
+            return t
+
+        try:
+            for side, fn in alternate(i, rs, sk):
+                ctx.sample(row, side, fn)
+        finally:
+            if m is not None:
+                ctx.unmount(m)
+    row.notes.append("%d images (Docker and OCI alternating), each on the same 2 base layers "
+                     "of %d MiB plus its own %d MiB layer: %.1f MiB unique, %.1f MiB one by "
+                     "one; every tag checked in B by manifest digest" % (
+                         WAN_MIRROR_IMAGES, WAN_MIRROR_BASE_MIB, WAN_MIRROR_TOP_MIB,
+                         w.mirror_unique / MiB, w.mirror_total / MiB))
+    row.notes.append("blob uploads to B per run (upload PUTs / POST+PATCH / mounts): "
+                     "registryfs %s, skopeo %s" % (counts["rfs"], counts["base"]))
+
+
+def wan_read(ctx, w, runs, a, b, dl_a, dl_b, row):
+    """W5: cold cat of the big blob (fresh mount of DELAY_A) vs curl of it (one stream)."""
+    layer = w.big_layer
+    url = "%s/v2/%s/blobs/%s" % (dl_a.url, w.big_repo, layer.digest)
+    for i in range(runs):
+        m = ctx.mount("wan-read", dl_a.url)
+        try:
+            tagdir = m.path(w.big_repo, w.big_tag)
+            sh('ls -l "$1" > /dev/null', tagdir)     # manifest lookup is not part of the read
+            blob = os.path.join(tagdir, layer.hex)
+
+            def cold():
+                t = timed('cat "$1" > /dev/null', blob)
+                cached_blob(m, layer)
+                return t
+
+            def curl():
+                return timed('curl -sSf -o /dev/null "$1"', url)
+
+            for side, fn in alternate(i, cold, curl):
+                ctx.sample(row, side, fn)
+        finally:
+            ctx.unmount(m)
+
+
 MEASUREMENTS = [
     ("read", m_read),           # 1, 1b, 2, 4
     ("copy", m_copy),           # 3
@@ -933,6 +1325,7 @@ MEASUREMENTS = [
     ("reg2reg", m_reg2reg),     # 6
     ("repush", m_repush),       # 7a, 7b
     ("package", m_package),     # 8, 8b, 8c
+    ("wan", m_wan),             # W1-W5
 ]
 
 
@@ -995,8 +1388,10 @@ def print_table(ctx):
             log("%-*s  ! %s: %s" % (w[0], "", "registryfs" if side == "rfs" else "baseline",
                                     first[:120]))
     log("=" * 100)
-    log("time rows: median of %d runs, ratio = registryfs time / baseline time (lower is "
-        "faster); value rows: max over runs" % ctx.runs)
+    log("time rows: median of %d runs%s, ratio = registryfs time / baseline time (lower is "
+        "faster); value rows: max over runs" % (ctx.runs, " (WAN rows W*: %d)" % ctx.wan_runs
+                                               if any(r.key.startswith("W") for r in rows)
+                                               else ""))
     for r in rows:
         extra = []
         if r.base_name:
@@ -1049,6 +1444,8 @@ def main():
     log("registryfs bench: %s (%s), %d MiB, %d runs, %d CPUs, kernel %s, work dir %s" % (
         registryfs_bin(), rev or "?", a.mib, ctx.runs, os.cpu_count(), platform.release(),
         work))
+    if os.environ.get("BENCH_RFS_OPTS"):
+        log("registryfs mounts: -o %s" % os.environ["BENCH_RFS_OPTS"])
     t_start = time.perf_counter()
     status = 0
     try:
