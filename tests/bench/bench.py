@@ -1436,6 +1436,7 @@ def main():
 
     def on_signal(sig, frame):
         raise KeyboardInterrupt("signal %d" % sig)
+    signal.signal(signal.SIGINT, signal.default_int_handler)    # even if started with it ignored
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
