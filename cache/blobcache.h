@@ -38,6 +38,10 @@ struct blob_source {
     /* When set (it may point into arg): the repository whose _layers link the cache writes
      * once the blob is stored, so the cache stays a storage root distribution can serve. */
     const char *layer_repo;
+    /* When set: whether the blob is still wanted although no reader waits for it (the image
+     * it belongs to is being read). A download nobody reads and nobody wants is stopped; what
+     * arrived stays in the partial file for a later resume. */
+    bool (*wanted)(void *arg);
 };
 
 /* root: the storage root; partial: where downloads and uploads are staged (same filesystem);
@@ -46,6 +50,9 @@ struct blob_source {
 int blobcache_new(const char *root, const char *partial, const char *share, struct blobcache **out);
 /* Waits for running downloads to finish or fail. */
 void blobcache_free(struct blobcache *bc);
+/* The mount is ending: running downloads stop, and every read waiting for bytes (now or
+ * later) fails with EIO at once. The fetches themselves are stopped by the transport. */
+void blobcache_abort(struct blobcache *bc);
 /* Blobs larger than part_size are fetched as ranged parts, up to `parallel` at once (before
  * the first download; defaults BLOBCACHE_PART_SIZE and 8). */
 #define BLOBCACHE_PART_SIZE (8u << 20)

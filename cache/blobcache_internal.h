@@ -52,7 +52,9 @@ struct download {
     int hash_error;
     enum download_state state;
     int error;
-    int refs; /* readers + the download thread */
+    int refs;           /* readers + the download thread */
+    int readers;        /* blob_readers attached (download_add_reader) */
+    int64_t checked_ms; /* when part_sink last asked whether it is still wanted */
     struct download *next;
 };
 
@@ -75,6 +77,7 @@ struct blobcache {
     pthread_cond_t idle;
     struct download *active; /* running downloads, by hex */
     int running;
+    int aborted; /* atomic: the mount is ending (blobcache_abort) */
 };
 
 int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
@@ -85,5 +88,8 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out);
 void download_hold(struct download *dl);
 void download_put(struct download *dl);
+/* A reader attaches (takes a reference) / detaches (drops it). */
+void download_add_reader(struct download *dl);
+void download_remove_reader(struct download *dl);
 
 #endif

@@ -11,10 +11,12 @@
 
 #include "cache/storage.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 
 #define FETCH_ATTEMPTS 3
 #define HASH_CHUNK (256u << 10)
 #define EXTRA_WORKER_DELAY_MS 50
+#define WANTED_CHECK_MS 250
 
 static void release_source(struct blob_source *src)
 {
@@ -43,6 +45,45 @@ void download_put(struct download *dl)
     pthread_mutex_destroy(&dl->lock);
     pthread_cond_destroy(&dl->changed);
     free(dl);
+}
+
+void download_add_reader(struct download *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    dl->refs++;
+    dl->readers++;
+    pthread_mutex_unlock(&dl->lock);
+}
+
+void download_remove_reader(struct download *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    dl->readers--;
+    pthread_mutex_unlock(&dl->lock);
+    download_put(dl);
+}
+
+/* Whether anyone still needs the blob: a reader, or the image it belongs to is being read. */
+static bool still_wanted(struct download *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    bool read = dl->readers > 0;
+    pthread_mutex_unlock(&dl->lock);
+    return read || (dl->src.wanted && dl->src.wanted(dl->src.arg));
+}
+
+/* Stops the download when nobody needs it any more (checked at most every WANTED_CHECK_MS). */
+static bool give_up_unwanted(struct download *dl)
+{
+    int64_t now = monotonic_ms_now();
+    if (now - dl->checked_ms < WANTED_CHECK_MS) return false;
+    dl->checked_ms = now; /* a benign race between workers: one more check at most */
+    if (still_wanted(dl)) return false;
+    if (!__atomic_exchange_n(&dl->stop, true, __ATOMIC_ACQ_REL))
+        log_info("blob sha256:%s: nobody reads it any more; stopped at %llu of %llu bytes "
+                 "(kept for a later read)",
+                 dl->hex, (unsigned long long)dl->arrived, (unsigned long long)dl->size);
+    return true;
 }
 
 static int write_all(int fd, const void *data, size_t len, uint64_t off)
@@ -85,7 +126,7 @@ static int part_sink(const void *data, size_t len, void *ctx)
     struct part_rx *rx = ctx;
     struct download *dl = rx->dl;
     struct part *p = rx->part;
-    if (__atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) return -ECANCELED;
+    if (__atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE) || give_up_unwanted(dl)) return -ECANCELED;
     /* received is only written by this worker, so reading it unlocked here is safe */
     if (p->received + len > p->end - p->start) {
         log_error("blob sha256:%s: registry sent more than the %llu bytes its descriptor says",
@@ -145,11 +186,13 @@ static bool retryable(int rc)
     return rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT;
 }
 
-static void sleep_ms(long ms)
+/* Sleeps ms in short steps, so that a stopped download does not wait out its back-off. */
+static void sleep_unless_stopped(struct download *dl, long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
+    for (long left = ms; left > 0 && !__atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE); left -= 50) {
+        struct timespec ts = {0, (left < 50 ? left : 50) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* One part, resumed from where it got to while attempts make progress. */
@@ -159,7 +202,7 @@ static int fetch_part(struct download *dl, struct part *p, bool bounded)
     struct part_rx rx = {dl, p};
     int rc = -EIO;
     for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
-        if (backoff_ms[attempt]) sleep_ms(backoff_ms[attempt]);
+        if (backoff_ms[attempt]) sleep_unless_stopped(dl, backoff_ms[attempt]);
         uint64_t before = p->received;
         rc = dl->src.fetch(dl->src.arg, p->start + before, bounded ? p->end : 0, part_sink, &rx);
         if (rc == 0 && p->received != p->end - p->start) rc = -EIO; /* the body ended early */
@@ -196,7 +239,7 @@ static void *part_worker(void *arg)
     bool bounded = dl->n_parts > 1;
     /* A blob's extra connections queue a moment after its first, so that blobs started
      * together (read-ahead) each get a connection before any gets a second. */
-    if (w->index > 0) sleep_ms(EXTRA_WORKER_DELAY_MS);
+    if (w->index > 0) sleep_unless_stopped(dl, EXTRA_WORKER_DELAY_MS);
     for (;;) {
         pthread_mutex_lock(&dl->lock);
         bool more = !dl->stop && dl->next_todo < dl->n_parts;
@@ -238,7 +281,7 @@ static int plan_parts(struct download *dl, uint64_t from, bool split)
     dl->parts = parts;
     dl->n_parts = n;
     dl->head = dl->next_todo = 0;
-    dl->stop = false;
+    dl->stop = __atomic_load_n(&dl->bc->aborted, __ATOMIC_ACQUIRE) != 0;
     dl->part_error = 0;
     pthread_mutex_unlock(&dl->lock);
     return 0;
@@ -339,7 +382,7 @@ static void *download_thread(void *arg)
     if (!rc && dl->hash_error) rc = dl->hash_error;
     if (!rc)
         rc = verify_and_commit(dl);
-    else if (rc != -EIO)
+    else if (rc != -EIO && rc != -ECANCELED)
         log_error("blob sha256:%s: download failed: %s", dl->hex, strerror(-rc));
 
     /* Unlist before publishing the verdict, so a new open either sees the stored file or
@@ -376,6 +419,7 @@ static int open_partial(struct download *dl, uint64_t *existing)
 int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out)
 {
+    if (__atomic_load_n(&bc->aborted, __ATOMIC_ACQUIRE)) return -EIO; /* the mount is ending */
     struct download *dl = calloc(1, sizeof(*dl));
     if (!dl) return -ENOMEM;
     dl->bc = bc;
@@ -413,4 +457,17 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
     bc->running++;
     *out = dl;
     return 0;
+}
+
+void blobcache_abort(struct blobcache *bc)
+{
+    pthread_mutex_lock(&bc->lock);
+    __atomic_store_n(&bc->aborted, 1, __ATOMIC_RELEASE);
+    for (struct download *dl = bc->active; dl; dl = dl->next) {
+        pthread_mutex_lock(&dl->lock);
+        __atomic_store_n(&dl->stop, true, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&dl->changed);
+        pthread_mutex_unlock(&dl->lock);
+    }
+    pthread_mutex_unlock(&bc->lock);
 }

@@ -122,7 +122,7 @@ static int attach_existing(struct blob_reader *r)
     while (dl && strcmp(dl->hex, r->hex) != 0)
         dl = dl->next;
     if (dl) {
-        download_hold(dl);
+        download_add_reader(dl);
         r->dl = dl;
         return 0;
     }
@@ -191,6 +191,10 @@ static int ensure_started(struct blob_reader *r)
         if (rc == 1) {
             rc = download_start(bc, r->hex, r->size, &r->src, &r->dl);
             r->src.free_arg = NULL; /* download_start owns it now, even on failure */
+            if (rc == 0) {          /* the caller's reference becomes this reader's */
+                download_add_reader(r->dl);
+                download_put(r->dl);
+            }
         }
         pthread_mutex_unlock(&bc->lock);
         drop_source(r);
@@ -208,6 +212,10 @@ static int wait_for_bytes(struct download *dl, uint64_t end)
     int rc = 0;
     pthread_mutex_lock(&dl->lock);
     for (;;) {
+        if (__atomic_load_n(&dl->bc->aborted, __ATOMIC_ACQUIRE)) {
+            rc = -EIO; /* the mount is ending */
+            break;
+        }
         if (dl->state == DL_FAILED) {
             rc = dl->error ? dl->error : -EIO;
             break;
@@ -247,7 +255,7 @@ void blobcache_close(struct blob_reader *r)
 {
     if (!r) return;
     if (r->fd >= 0) close(r->fd);
-    if (r->dl) download_put(r->dl);
+    if (r->dl) download_remove_reader(r->dl);
     drop_source(r);
     pthread_mutex_destroy(&r->start);
     free(r);

@@ -12,6 +12,8 @@ struct rfs_config {
     char *log_file;
     int ttl;            /* seconds that tag lists, catalogs and tag→digest answers stay fresh */
     int max_transfers;  /* blob transfers at once per registry and direction */
+    int timeout;        /* seconds a registry request may take, retries included */
+    int retries;        /* further attempts of a failed request */
     uint64_t part_size; /* blobs larger than this download as parallel ranged parts */
     bool rw;
     bool debug;

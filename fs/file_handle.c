@@ -13,10 +13,13 @@
 static int open_blob(const struct node *n, struct open_file *fh)
 {
     struct blob_source src;
-    int rc = readahead_blob_source(n->host, n->repo, n->entry->hex, &src);
+    int rc = readahead_blob_source(n->host, n->repo, n->entry->hex, n->view, &src);
     if (rc) return rc;
-    if (n->host->readahead) readahead_blob_opened(n->host->readahead, n->host, n->repo, n->view);
-    return blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
+    rc = blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
+    /* remembered as being read (closed in file_handle_close) */
+    if (rc == 0 && n->host->readahead)
+        readahead_blob_opened(n->host->readahead, n->host, n->repo, n->view);
+    return rc;
 }
 
 static int open_published(const struct node *n, struct open_file *fh)
@@ -94,6 +97,8 @@ void file_handle_close(struct open_file *fh)
         staged_file_put(fh->stage, fh->sfile);
     }
     stage_put(fh->stage);
+    if (fh->reader && fh->host->readahead)
+        readahead_blob_closed(fh->host->readahead, fh->host, fh->repo, fh->view);
     blobcache_close(fh->reader);
     image_view_put(fh->view);
     buf_free(&fh->bytes);

@@ -46,6 +46,7 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
     int rc = registry_new(&opt, &h->reg);
     if (rc) return rc;
     registry_set_max_transfers(h->reg, cfg->max_transfers);
+    registry_set_limits(h->reg, cfg->timeout, cfg->retries);
     snprintf(h->name, sizeof(h->name), "%s", registry_addr(h->reg)->hostport);
     char root[PATH_MAX], partial[PATH_MAX + 16];
     if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))

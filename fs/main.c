@@ -14,6 +14,7 @@
 #include "fs/backend.h"
 #include "fs/ops.h"
 #include "fs/rfs.h"
+#include "fs/shutdown.h"
 #include "transport/http.h"
 #include "transport/registry.h"
 
@@ -44,6 +45,8 @@ static const struct fuse_opt cfg_specs[] = {
     CFG_OPT("cache_dir=%s", cache_dir),
     CFG_OPT("log_file=%s", log_file),
     CFG_OPT("ttl=%d", ttl),
+    CFG_OPT("timeout=%d", timeout),
+    CFG_OPT("retries=%d", retries),
     CFG_OPT("authfile=%s", authfile),
     CFG_OPT("cert_dir=%s", cert_dir),
     CFG_OPT("registries_conf=%s", registries_conf),
@@ -103,8 +106,12 @@ static void usage(FILE *out)
             "                         (default %d)\n"
             "  -o part_size=SIZE      larger blobs download as parallel ranged parts of this\n"
             "                         size (K/M/G suffixes, at least 64K; default 8M)\n"
+            "  -o timeout=SECONDS     the most a registry request may take, retries included,\n"
+            "                         and the window of a transfer's speed floor (default %d)\n"
+            "  -o retries=N           further attempts of a failed request, 0-%d (default %d)\n"
             "  and the usual FUSE options (allow_other, ...).\n",
-            DEFAULT_TTL, HTTP_MAX_TRANSFERS, HTTP_DEFAULT_TRANSFERS);
+            DEFAULT_TTL, HTTP_MAX_TRANSFERS, HTTP_DEFAULT_TRANSFERS, HTTP_DEFAULT_TIMEOUT_S,
+            HTTP_MAX_RETRIES, HTTP_DEFAULT_RETRIES);
 }
 
 static int process_arg(void *data, const char *arg, int key, struct fuse_args *out)
@@ -268,6 +275,12 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
         fprintf(stderr, "registryfs: ttl must be >= 0\n");
         return -1;
     }
+    if (cfg->timeout < 1 || cfg->timeout > 3600 || cfg->retries < 0 ||
+        cfg->retries > HTTP_MAX_RETRIES) {
+        fprintf(stderr, "registryfs: timeout must be 1-3600 seconds and retries 0-%d\n",
+                HTTP_MAX_RETRIES);
+        return -1;
+    }
     if (parse_transfer_options(cli)) return -1;
     if (make_absolute(&cfg->authfile) || make_absolute(&cfg->cert_dir) ||
         make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file))
@@ -303,6 +316,8 @@ int main(int argc, char *argv[])
     struct cli cli = {.cfg = &fs.cfg};
     fs.cfg.ttl = DEFAULT_TTL;
     fs.cfg.max_transfers = HTTP_DEFAULT_TRANSFERS;
+    fs.cfg.timeout = HTTP_DEFAULT_TIMEOUT_S;
+    fs.cfg.retries = HTTP_DEFAULT_RETRIES;
     fs.cfg.part_size = BLOBCACHE_PART_SIZE;
     fs.cfg.tls_verify = true;
     pthread_mutex_init(&fs.lock, NULL);
@@ -343,6 +358,7 @@ int main(int argc, char *argv[])
     fuse_opt_add_arg(&args, fs.cfg.mountpoint);
     status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
 out:
+    shutdown_watch_stop(&fs);
     rfs_free_hosts(&fs);
     readahead_destroy(&fs.readahead);
     transport_global_cleanup();

@@ -11,6 +11,7 @@
 #include "fs/file_handle.h"
 #include "fs/ops_write.h"
 #include "fs/resolve.h"
+#include "fs/shutdown.h"
 
 static struct rfs *current_fs(void)
 {
@@ -279,6 +280,7 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     conn->max_readahead = 1 << 20;
     log_info("mounted %s on %s", fs->single ? fs->single->name : "registry root",
              fs->cfg.mountpoint);
+    shutdown_watch_start(fs, fuse_get_context()->fuse);
     return fs;
 }
 

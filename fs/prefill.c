@@ -46,7 +46,7 @@ static ssize_t read_source(void *ctx, char *buf, size_t len)
 static int stream_from_source(struct prefill *p)
 {
     struct blob_source src;
-    int rc = readahead_blob_source(p->src, p->src_repo, p->hex, &src);
+    int rc = readahead_blob_source(p->src, p->src_repo, p->hex, NULL, &src);
     if (!rc) rc = blobcache_open(p->src->blobs, p->hex, p->size, &src, &p->reader);
     if (rc) return rc;
     char digest[DIGEST_STR_LEN + 1];

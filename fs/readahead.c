@@ -1,3 +1,4 @@
+#include "common/timeutil.h"
 #include "fs/readahead.h"
 
 #include <errno.h>
@@ -12,13 +13,8 @@
 
 /* A second reader of the same image within this time starts nothing new. */
 #define READAHEAD_REPEAT_MS 10000
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* An image whose last blob file was closed this long ago is no longer being read. */
+#define READ_GRACE_MS 5000
 
 void readahead_init(struct readahead *ra)
 {
@@ -39,7 +35,15 @@ struct blob_fetch {
     struct host *host;
     char repo[REF_NAME_MAX + 1];
     char digest[DIGEST_STR_LEN + 1];
+    const struct image_view *image; /* compared, never dereferenced: may be gone */
 };
+
+static bool image_wanted(void *arg)
+{
+    struct blob_fetch *f = arg;
+    return f->image && f->host->readahead &&
+           readahead_image_wanted(f->host->readahead, f->host, f->image);
+}
 
 static int fetch_blob(void *arg, uint64_t offset, uint64_t end, blobcache_sink_fn sink,
                       void *sink_ctx)
@@ -49,26 +53,28 @@ static int fetch_blob(void *arg, uint64_t offset, uint64_t end, blobcache_sink_f
 }
 
 int readahead_blob_source(struct host *h, const char *repo, const char *hex,
-                          struct blob_source *out)
+                          const struct image_view *image, struct blob_source *out)
 {
     struct blob_fetch *f = malloc(sizeof(*f));
     if (!f) return -ENOMEM;
     f->host = h;
     snprintf(f->repo, sizeof(f->repo), "%s", repo);
     snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", hex);
+    f->image = image;
     *out = (struct blob_source){.fetch = fetch_blob,
                                 .arg = f,
                                 .free_arg = free,
-                                .layer_repo = h->local_root ? NULL : f->repo};
+                                .layer_repo = h->local_root ? NULL : f->repo,
+                                .wanted = image ? image_wanted : NULL};
     return 0;
 }
 
 /* Moves (or adds) the image to the front of the ring. With `prefetch`, true when its
  * read-ahead is due (and then it counts as done now). */
 static bool remember(struct readahead *ra, struct host *h, const char *repo, struct image_view *v,
-                     bool prefetch)
+                     bool prefetch, int opened)
 {
-    int64_t now = now_ms();
+    int64_t now = monotonic_ms_now();
     pthread_mutex_lock(&ra->lock);
     size_t i = 0;
     while (i < ra->n_recent && !(ra->recent[i].host == h && ra->recent[i].view == v &&
@@ -86,6 +92,7 @@ static bool remember(struct readahead *ra, struct host *h, const char *repo, str
     }
     bool due = prefetch && (!item.prefetched_ms || now - item.prefetched_ms >= READAHEAD_REPEAT_MS);
     if (due) item.prefetched_ms = now;
+    item.open_blobs += opened;
     memmove(&ra->recent[1], &ra->recent[0], i * sizeof(ra->recent[0]));
     ra->recent[0] = item;
     pthread_mutex_unlock(&ra->lock);
@@ -95,18 +102,47 @@ static bool remember(struct readahead *ra, struct host *h, const char *repo, str
 void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo,
                            struct image_view *v)
 {
-    remember(ra, h, repo, v, false);
+    remember(ra, h, repo, v, false, 1);
+}
+
+/* Called with ra->lock held. */
+static struct read_image *find_locked(struct readahead *ra, const struct host *h,
+                                      const struct image_view *v)
+{
+    for (size_t i = 0; i < ra->n_recent; i++)
+        if (ra->recent[i].host == h && ra->recent[i].view == v) return &ra->recent[i];
+    return NULL;
+}
+
+void readahead_blob_closed(struct readahead *ra, struct host *h, const char *repo,
+                           struct image_view *v)
+{
+    (void)repo;
+    pthread_mutex_lock(&ra->lock);
+    struct read_image *r = find_locked(ra, h, v);
+    if (r && r->open_blobs > 0) r->open_blobs--;
+    if (r) r->closed_ms = monotonic_ms_now();
+    pthread_mutex_unlock(&ra->lock);
+}
+
+bool readahead_image_wanted(struct readahead *ra, const struct host *h, const struct image_view *v)
+{
+    pthread_mutex_lock(&ra->lock);
+    const struct read_image *r = find_locked(ra, h, v);
+    bool wanted = r && (r->open_blobs > 0 || monotonic_ms_now() - r->closed_ms < READ_GRACE_MS);
+    pthread_mutex_unlock(&ra->lock);
+    return wanted;
 }
 
 void readahead_blob_read(struct readahead *ra, struct host *h, const char *repo,
                          struct image_view *v)
 {
     /* a storage tree is local: its blobs are read in place */
-    if (h->local_root || !remember(ra, h, repo, v, true)) return;
+    if (h->local_root || !remember(ra, h, repo, v, true, 0)) return;
     for (size_t i = 0; i < v->n_entries; i++) {
         const struct view_entry *e = &v->entries[i];
         struct blob_source src;
-        if (e->kind == VE_BLOB && readahead_blob_source(h, repo, e->hex, &src) == 0)
+        if (e->kind == VE_BLOB && readahead_blob_source(h, repo, e->hex, v, &src) == 0)
             blobcache_prefetch(h->blobs, e->hex, e->size, &src);
     }
 }

@@ -29,6 +29,8 @@ struct read_image {
     char repo[REF_NAME_MAX + 1];
     struct image_view *view; /* holds a reference */
     int64_t prefetched_ms;   /* when a read last started its read-ahead, 0: never */
+    int open_blobs;          /* blob files of it open now */
+    int64_t closed_ms;       /* when the last one was closed */
 };
 
 struct readahead {
@@ -48,14 +50,22 @@ void readahead_blob_opened(struct readahead *ra, struct host *h, const char *rep
  * while, so that every file of a cp -r does not rescan the image). */
 void readahead_blob_read(struct readahead *ra, struct host *h, const char *repo,
                          struct image_view *v);
+/* A blob file of view v was closed. */
+void readahead_blob_closed(struct readahead *ra, struct host *h, const char *repo,
+                           struct image_view *v);
+/* Whether the image of view v on h is being read: a blob of it is open, or was closed a
+ * moment ago (cp -r closes one file before it opens the next). */
+bool readahead_image_wanted(struct readahead *ra, const struct host *h, const struct image_view *v);
 
 /* An image being read on a host other than `not` that has blob hex: filled in with a new
  * reference to its view (release it with image_view_put). */
 bool readahead_source_of(struct readahead *ra, const struct host * not, const char *hex,
                          struct read_image *out);
 
-/* Where the cache of host h fetches blob hex of repo from (the cache owns it once handed over). */
+/* Where the cache of host h fetches blob hex of repo from (the cache owns it once handed
+ * over). With image (may be NULL): the download goes on while that image is being read,
+ * even when no reader waits for this blob. */
 int readahead_blob_source(struct host *h, const char *repo, const char *hex,
-                          struct blob_source *out);
+                          const struct image_view *image, struct blob_source *out);
 
 #endif

@@ -68,6 +68,21 @@ static void free_host(void *h)
     host_free(h);
 }
 
+static void abort_host(void *p)
+{
+    struct host *h = p;
+    if (h->reg) registry_abort(h->reg);
+    blobcache_abort(h->blobs);
+}
+
+void rfs_abort(struct rfs *fs)
+{
+    if (fs->single) abort_host(fs->single);
+    pthread_mutex_lock(&fs->lock);
+    strmap_each(&fs->hosts, abort_host);
+    pthread_mutex_unlock(&fs->lock);
+}
+
 static void drop_stages(void *h)
 {
     host_drop_stages(h);

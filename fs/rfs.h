@@ -15,6 +15,9 @@ struct rfs {
     pthread_mutex_t lock;
     struct strmap hosts;        /* root mode: HOST[:PORT] → struct host * */
     struct readahead readahead; /* images being read, across hosts */
+    pthread_t watch;            /* notices the end of the session (fs/shutdown.c) */
+    bool watching;
+    int watch_stop; /* atomic */
 };
 
 /* Root mode: the host for a directory name, created (and pinged) on first use. */
@@ -22,5 +25,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out);
 /* Root mode: names of hosts in use or present in the cache directory. */
 int rfs_host_names(struct rfs *fs, struct strlist *out);
 void rfs_free_hosts(struct rfs *fs);
+/* The mount is ending: every transfer and every wait for one, on every host, stops now. */
+void rfs_abort(struct rfs *fs);
 
 #endif

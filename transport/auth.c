@@ -1,4 +1,5 @@
 /* Challenges, token responses and the token cache. */
+#include "common/timeutil.h"
 #include "transport/auth.h"
 
 #include "transport/http_token.h"
@@ -229,13 +230,6 @@ void auth_token_free(char *token)
 
 /* ---- the cache ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void slot_clear(struct token_slot *s)
 {
     free(s->scope);
@@ -290,7 +284,7 @@ char *auth_token_get(struct auth *a, const char *scope)
     char *copy = NULL;
     pthread_mutex_lock(&a->lock);
     struct token_slot *s = find_slot(a, scope);
-    if (s && s->expires > now_ms())
+    if (s && s->expires > monotonic_ms_now())
         copy = strdup(s->token);
     else if (s)
         slot_clear(s);
@@ -330,7 +324,7 @@ void auth_token_put(struct auth *a, const char *scope, const char *token, long e
     slot_clear(s);
     s->scope = scope_copy;
     s->token = token_copy;
-    s->expires = now_ms() + life - margin;
+    s->expires = monotonic_ms_now() + life - margin;
     pthread_mutex_unlock(&a->lock);
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/timeutil.h"
 #include "common/log.h"
 
 extern char **environ;
@@ -81,19 +82,12 @@ int credhelper_parse(const char *json, size_t len, struct credential *out)
     return rc;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads the child's stdout until EOF, the deadline or the size limit. */
 static int read_output(int fd, char *buf, size_t cap, size_t *len, int64_t deadline)
 {
     *len = 0;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - monotonic_ms_now();
         if (left <= 0) return -ETIMEDOUT;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, (int)left);
@@ -117,7 +111,7 @@ static int reap(pid_t pid, int64_t deadline)
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         if (w < 0 && errno != EINTR) return -1;
-        if (now_ms() >= deadline) break;
+        if (monotonic_ms_now() >= deadline) break;
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -170,7 +164,7 @@ int credhelper_get(const char *name, const char *server, struct credential *out)
         return -e;
     }
     pid_t pid;
-    int64_t deadline = now_ms() + CREDHELPER_TIMEOUT_MS;
+    int64_t deadline = monotonic_ms_now() + CREDHELPER_TIMEOUT_MS;
     int rc = spawn_helper(prog, in[0], outp[1], &pid);
     close(in[0]);
     close(outp[1]);
@@ -192,7 +186,7 @@ int credhelper_get(const char *name, const char *server, struct credential *out)
     size_t len = 0;
     int read_rc = buf ? read_output(outp[0], buf, CREDHELPER_OUTPUT_MAX, &len, deadline) : -ENOMEM;
     close(outp[0]);
-    if (read_rc) deadline = now_ms(); /* no point waiting: it is killed now */
+    if (read_rc) deadline = monotonic_ms_now(); /* no point waiting: it is killed now */
     int status = reap(pid, deadline + 1000);
 
     if (read_rc == -ETIMEDOUT) {

@@ -3,6 +3,7 @@
 #include "transport/http_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/timeutil.h"
 #include "common/log.h"
 #include "common/slots.h"
 #include "transport/certs.h"
@@ -19,15 +21,15 @@
 #endif
 
 #define CONNECT_TIMEOUT_MS 3000L
-#define META_TIMEOUT_MS 30000L
-#define BLOB_LOW_SPEED_TIME 10L /* seconds under 1 byte/s: the transfer has stalled */
-#define BLOB_STALL_MS 10000     /* the same, measured from the last byte received */
-#define UPLOAD_REPLY_MS 120000  /* after an upload, the registry may take a while to answer */
+#define BLOB_SPEED_FLOOR 4096L /* bytes/s over the timeout window: slower is cut and retried */
+#define UPLOAD_REPLY_MS 120000 /* after an upload, the registry may take a while to answer */
 #define EXPECT_MIN_BODY (1u << 20)
 #define BLOB_BUFFER_SIZE (512L << 10)
 #define MAX_REDIRS 5L
-#define RETRY_AFTER_MAX_MS 2000L
-#define BACKOFF_TOTAL_MAX_MS 4500L
+#define BACKOFF_BASE_MS 100L
+#define RETRY_AFTER_MAX_MS 10000L
+#define BLOB_BACKOFF_TOTAL_MAX_MS 30000L /* transfers have no deadline: their retries have this */
+#define ATTEMPT_MIN_MS 200L              /* less time than this left: no further attempt */
 
 /* ---- responses ---- */
 
@@ -99,19 +101,15 @@ bool http_tls_verify_failed(const struct http_response *resp)
 /* ---- callbacks ---- */
 
 struct transfer {
+    struct http_pool *pool;
     const struct http_request *req;
     struct http_response *resp;
     int64_t last_activity_ms; /* monotonic: when the last byte arrived or left */
     bool stalled;
     uint64_t upload_off; /* of the request body */
+    long stall_ms;       /* the pool's timeout: this long without a byte is a stall */
+    int64_t deadline_ms; /* monotonic; 0: none (transfers) */
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Copies value (not NUL-terminated, len bytes) into out, trimmed, cut to fit, control
  * characters replaced. */
@@ -189,7 +187,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     struct transfer *t = userp;
     size_t len = size * nmemb;
     char line[LINK_URL_MAX + 64];
-    t->last_activity_ms = monotonic_ms();
+    t->last_activity_ms = monotonic_ms_now();
     copy_value(line, sizeof(line), data, len);
     if (strncmp(line, "HTTP/", 5) == 0) {
         on_status_line(t->resp, line);
@@ -224,7 +222,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     struct transfer *t = userp;
     struct http_response *resp = t->resp;
     size_t len = size * nmemb;
-    t->last_activity_ms = monotonic_ms();
+    t->last_activity_ms = monotonic_ms_now();
     resp->body_bytes += len;
     if (resp->status >= 200 && resp->status < 300) {
         if (!t->req->on_body) return len;
@@ -250,7 +248,7 @@ static size_t on_read_stream(struct transfer *t, char *out, size_t len)
         return CURL_READFUNC_ABORT;
     }
     t->upload_off += (uint64_t)got;
-    t->last_activity_ms = monotonic_ms();
+    t->last_activity_ms = monotonic_ms_now();
     return (size_t)got;
 }
 
@@ -276,7 +274,7 @@ static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
         n = (size_t)got;
     }
     t->upload_off += n;
-    t->last_activity_ms = monotonic_ms();
+    t->last_activity_ms = monotonic_ms_now();
     return n;
 }
 
@@ -298,20 +296,22 @@ static bool has_upload(const struct http_request *req)
 }
 
 /* curl's low-speed check averages over a window, so a burst followed by silence runs on for
- * several seconds past BLOB_STALL_MS; this watchdog counts from the last byte exactly. */
+ * several seconds past the stall time; this watchdog counts from the last byte exactly. */
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     struct transfer *t = userp;
-    if (t->req->cancel && __atomic_load_n(t->req->cancel, __ATOMIC_ACQUIRE)) {
+    if ((t->req->cancel && __atomic_load_n(t->req->cancel, __ATOMIC_ACQUIRE)) ||
+        http_pool_aborted(t->pool)) {
         t->resp->body_error = -ECANCELED;
         return 1;
     }
+    if (t->req->cls != HTTP_BLOB) return 0; /* metadata has its timeout */
     bool awaiting_reply =
         has_upload(t->req) && !t->req->upload_stream && t->upload_off == t->req->upload_len;
-    int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : BLOB_STALL_MS;
-    if (monotonic_ms() - t->last_activity_ms < limit) return 0;
+    int64_t limit = awaiting_reply ? UPLOAD_REPLY_MS : t->stall_ms;
+    if (monotonic_ms_now() - t->last_activity_ms < limit) return 0;
     t->stalled = true;
     return 1;
 }
@@ -341,6 +341,9 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     SET(CURLOPT_SSL_VERIFYHOST, http_pool_tls_verify(pool) ? 2L : 0L);
     if (cc == CURLE_OK && certs_apply(http_pool_certs(pool), h) != 0) cc = CURLE_SSL_CERTPROBLEM;
     SET(CURLOPT_ERRORBUFFER, t->resp->curl_error);
+    SET(CURLOPT_NOPROGRESS, 0L); /* the progress check also notices an aborted pool */
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, t);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEFUNCTION, on_write);
@@ -365,15 +368,13 @@ static int set_options(CURL *h, struct http_pool *pool, const struct http_reques
     if (req->cls == HTTP_BLOB) {
         if (!has_upload(req)) {
             /* both directions count: it would fire while the registry digests an upload */
-            SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-            SET(CURLOPT_LOW_SPEED_TIME, BLOB_LOW_SPEED_TIME);
+            SET(CURLOPT_LOW_SPEED_LIMIT, BLOB_SPEED_FLOOR);
+            SET(CURLOPT_LOW_SPEED_TIME, t->stall_ms / 1000);
         }
         SET(CURLOPT_BUFFERSIZE, BLOB_BUFFER_SIZE);
-        SET(CURLOPT_NOPROGRESS, 0L);
-        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
-        SET(CURLOPT_XFERINFODATA, t);
     } else {
-        SET(CURLOPT_TIMEOUT_MS, META_TIMEOUT_MS);
+        int64_t left = t->deadline_ms - monotonic_ms_now();
+        SET(CURLOPT_TIMEOUT_MS, (long)(left > ATTEMPT_MIN_MS ? left : ATTEMPT_MIN_MS));
     }
 #undef SET
     return cc == CURLE_OK ? 0 : -EIO;
@@ -425,9 +426,15 @@ static void log_request(CURL *h, const struct http_request *req, const struct ht
 }
 
 static int perform_once(struct http_pool *pool, const struct http_request *req,
-                        struct http_response *resp)
+                        struct http_response *resp, int64_t deadline_ms)
 {
-    struct transfer t = {req, resp, monotonic_ms(), false, 0};
+    struct transfer t = {.pool = pool,
+                         .req = req,
+                         .resp = resp,
+                         .last_activity_ms = monotonic_ms_now(),
+                         .stall_ms = http_pool_timeout_ms(pool),
+                         .deadline_ms = deadline_ms};
+    if (http_pool_aborted(pool)) return -ECANCELED;
     bool oom;
     response_clear(resp);
     if (req->on_attempt) req->on_attempt(req->ctx);
@@ -451,8 +458,8 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     if (!rc) {
         resp->curl_code = curl_easy_perform(h);
         if (t.stalled)
-            snprintf(resp->curl_error, sizeof(resp->curl_error), "no data for %d s (stalled)",
-                     BLOB_STALL_MS / 1000);
+            snprintf(resp->curl_error, sizeof(resp->curl_error), "no data for %ld s (stalled)",
+                     t.stall_ms / 1000);
         curl_off_t retry_after = 0;
         if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
             resp->retry_after = retry_after > 3600 ? 3600 : (long)retry_after;
@@ -498,29 +505,49 @@ static bool should_retry(int rc, const struct http_response *resp)
     return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
 }
 
-static void sleep_ms(long ms)
+/* Sleeps ms, in short steps so that an aborted pool ends the wait. */
+static void sleep_ms(struct http_pool *pool, long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
+    int64_t end = monotonic_ms_now() + ms;
+    for (int64_t left = ms; left > 0 && !http_pool_aborted(pool); left = end - monotonic_ms_now()) {
+        long step = left < 100 ? (long)left : 100;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Exponential back-off with full jitter (so clients hit by one fault do not retry in step),
+ * or the server's Retry-After, capped. */
+static long backoff_ms(int attempt, const struct http_response *resp)
+{
+    static __thread unsigned seed;
+    if (!seed) seed = (unsigned)monotonic_ms_now() ^ (unsigned)(uintptr_t)&seed;
+    if (resp->retry_after > 0)
+        return resp->retry_after * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
+                                                             : resp->retry_after * 1000;
+    long cap = BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
+    return cap / 2 + (long)(rand_r(&seed) % (unsigned)(cap / 2 + 1));
+}
+
+void http_backoff_sleep(struct http_pool *pool, int attempt)
+{
+    struct http_response none = {0};
+    sleep_ms(pool, backoff_ms(attempt, &none));
 }
 
 int http_perform(struct http_pool *pool, const struct http_request *req, struct http_response *resp)
 {
-    static const long backoff_ms[HTTP_MAX_ATTEMPTS - 1] = {250, 750};
-    int max = req->max_attempts < 1 || req->upload_stream ? 1 : req->max_attempts;
-    if (max > HTTP_MAX_ATTEMPTS) max = HTTP_MAX_ATTEMPTS;
-    long slept = 0;
+    int max = req->max_attempts <= 1 || req->upload_stream ? 1 : http_pool_retries(pool) + 1;
+    bool meta = req->cls == HTTP_META;
+    int64_t start = monotonic_ms_now();
+    int64_t deadline = start + (meta ? http_pool_timeout_ms(pool) : BLOB_BACKOFF_TOTAL_MAX_MS);
     resp->attempts = 0;
     for (int attempt = 0;; attempt++) {
-        int rc = perform_once(pool, req, resp);
+        int rc = perform_once(pool, req, resp, meta ? deadline : 0);
         if (attempt + 1 >= max || !should_retry(rc, resp)) return rc;
-        long wait = backoff_ms[attempt];
-        if (resp->retry_after > 0)
-            wait = resp->retry_after * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
-                                                                 : resp->retry_after * 1000;
-        if (slept + wait > BACKOFF_TOTAL_MAX_MS) return rc;
-        slept += wait;
-        sleep_ms(wait);
+        long wait = backoff_ms(attempt, resp);
+        if (monotonic_ms_now() + wait + (meta ? ATTEMPT_MIN_MS : 0) > deadline) return rc;
+        sleep_ms(pool, wait);
+        if (http_pool_aborted(pool)) return -ECANCELED;
     }
 }

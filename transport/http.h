@@ -16,8 +16,8 @@
 #include "transport/link_header.h"
 
 #define HTTP_ERROR_BODY_MAX (64u << 10) /* kept from non-2xx responses, for the reason */
-#define HTTP_MAX_ATTEMPTS 3
-#define HTTP_DEFAULT_TRANSFERS 8 /* blob transfers at once per registry and direction */
+#define HTTP_MAX_ATTEMPTS 3             /* in a request: "retry as the pool's limits allow" */
+#define HTTP_DEFAULT_TRANSFERS 8        /* blob transfers at once per registry and direction */
 #define HTTP_MAX_TRANSFERS 64
 
 struct http_pool;
@@ -33,6 +33,27 @@ void http_pool_free(struct http_pool *pool);
 /* At most n (1..HTTP_MAX_TRANSFERS) HTTP_BLOB requests of the pool run at once in each
  * direction; the others wait for a slot. Default HTTP_DEFAULT_TRANSFERS. */
 void http_pool_set_max_transfers(struct http_pool *pool, int n);
+
+#define HTTP_DEFAULT_TIMEOUT_S 10
+#define HTTP_DEFAULT_RETRIES 5 /* 6 attempts: a 15 % fault rate fails 1 request in 10^5 */
+#define HTTP_MAX_RETRIES 10
+/*
+ * timeout_s: the most one metadata request may take, all its attempts and back-off included
+ * (-o timeout), and the window of a blob transfer's speed floor; retries: how often a request
+ * that may be retried is tried again (-o retries). Defaults HTTP_DEFAULT_TIMEOUT_S and
+ * HTTP_DEFAULT_RETRIES. Set before the first request.
+ */
+void http_pool_set_limits(struct http_pool *pool, int timeout_s, int retries);
+/* The pool's timeout in milliseconds, and its retries. */
+long http_pool_timeout_ms(const struct http_pool *pool);
+int http_pool_retries(const struct http_pool *pool);
+/* Sleeps the back-off before retry number attempt+1 (exponential, with jitter); returns
+ * early when the pool is aborted. */
+void http_backoff_sleep(struct http_pool *pool, int attempt);
+/* The mount is ending: every request of the pool, running or to come, stops with -ECANCELED
+ * within about a second (curl calls the progress check at least once a second). */
+void http_pool_abort(struct http_pool *pool);
+bool http_pool_aborted(const struct http_pool *pool);
 
 enum http_class {
     HTTP_META, /* small bodies: whole-request timeout, retries allowed */
@@ -76,7 +97,7 @@ struct http_request {
     const char *url;
     const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
     enum http_class cls;
-    int max_attempts;     /* 1 for no retry; capped at HTTP_MAX_ATTEMPTS */
+    int max_attempts;     /* 1 for no retry; more: the pool's retries + 1 */
     http_body_fn on_body; /* NULL: 2xx bodies are discarded */
     void *ctx;
     void (*on_attempt)(void *ctx); /* before every attempt: drop what on_body collected */
@@ -98,7 +119,8 @@ struct http_request {
 
 /*
  * Performs the request (with retries on connection errors, 500/502/503/504 and 429 when
- * max_attempts > 1; Retry-After is honoured up to 2 s, total backoff under 5 s).
+ * max_attempts > 1: exponential back-off with jitter, Retry-After honoured; a metadata request
+ * with all its attempts ends within the pool's timeout).
  * 0 when an HTTP response arrived, whatever its status; -EIO on a transport failure;
  * on_body's error when it aborted; -ENOMEM.
  */

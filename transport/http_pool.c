@@ -22,6 +22,9 @@ struct http_pool {
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     bool tls_verify;
     const struct tls_certs *certs;
+    int aborted;            /* atomic: the mount is ending, every request stops */
+    long timeout_ms;        /* -o timeout, read-only once requests run */
+    int retries;            /* -o retries, likewise */
     struct slots downloads; /* blob GETs under way (-o max_transfers) */
     struct slots uploads;   /* blob upload bodies under way: separate, because an upload may
                                wait for the bytes of a download (registry to registry) */
@@ -95,6 +98,8 @@ int http_pool_new(bool tls_verify, struct http_pool **out)
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&pool->share_locks[i], NULL);
     pool->tls_verify = tls_verify;
+    pool->timeout_ms = HTTP_DEFAULT_TIMEOUT_S * 1000L;
+    pool->retries = HTTP_DEFAULT_RETRIES;
     slots_init(&pool->downloads, HTTP_DEFAULT_TRANSFERS);
     slots_init(&pool->uploads, HTTP_DEFAULT_TRANSFERS);
     pool->share = share_new(pool);
@@ -174,4 +179,30 @@ void http_pool_set_max_transfers(struct http_pool *pool, int n)
 struct slots *http_pool_transfer_slots(struct http_pool *pool, bool upload)
 {
     return upload ? &pool->uploads : &pool->downloads;
+}
+
+void http_pool_set_limits(struct http_pool *pool, int timeout_s, int retries)
+{
+    pool->timeout_ms = (timeout_s > 0 ? timeout_s : HTTP_DEFAULT_TIMEOUT_S) * 1000L;
+    pool->retries = retries < 0 ? 0 : retries > HTTP_MAX_RETRIES ? HTTP_MAX_RETRIES : retries;
+}
+
+long http_pool_timeout_ms(const struct http_pool *pool)
+{
+    return pool->timeout_ms;
+}
+
+int http_pool_retries(const struct http_pool *pool)
+{
+    return pool->retries;
+}
+
+void http_pool_abort(struct http_pool *pool)
+{
+    __atomic_store_n(&pool->aborted, 1, __ATOMIC_RELEASE);
+}
+
+bool http_pool_aborted(const struct http_pool *pool)
+{
+    return __atomic_load_n(&pool->aborted, __ATOMIC_ACQUIRE) != 0;
 }

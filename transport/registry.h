@@ -89,5 +89,11 @@ int registry_get_blob(struct registry *r, const char *repo, const char *digest, 
 
 /* Concurrent blob transfers per direction (-o max_transfers), 1..HTTP_MAX_TRANSFERS. */
 void registry_set_max_transfers(struct registry *r, int n);
+/* -o timeout (seconds a metadata request may take, retries included; a transfer's speed-floor
+ * window) and -o retries (further attempts of a failed request). */
+void registry_set_limits(struct registry *r, int timeout_s, int retries);
+/* The mount is ending: every request of the registry (and of its mirrors), running or to
+ * come, fails with -ECANCELED at once. */
+void registry_abort(struct registry *r);
 
 #endif

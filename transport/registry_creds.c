@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/timeutil.h"
 #include "common/log.h"
 #include "transport/credhelper.h"
 
@@ -44,13 +45,6 @@ struct reg_creds {
     char helper_name[CRED_HELPER_NAME_MAX + 1];
     struct rotation rotations[ROTATIONS_MAX];
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int reg_creds_new(const char *authfile, const char *hostport, bool docker_hub,
                   struct reg_creds **out)
@@ -104,7 +98,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 /* Which file, and (re)reads it when it is another one or changed. Under the lock. */
 static void refresh_file(struct reg_creds *c)
 {
-    int64_t now = now_ms();
+    int64_t now = monotonic_ms_now();
     if (now - c->checked_ms < RECHECK_MS) return;
     c->checked_ms = now;
     char path[PATH_MAX];
@@ -147,10 +141,10 @@ static void refresh_helper(struct reg_creds *c)
 {
     if (!c->helper_name[0]) return;
     int64_t keep = c->helper_rc == 1 ? HELPER_KEEP_MS : HELPER_RETRY_MS;
-    if (c->helper_asked && now_ms() - c->helper_at < keep) return;
+    if (c->helper_asked && monotonic_ms_now() - c->helper_at < keep) return;
     credential_clear(&c->helper_cred);
     c->helper_rc = credhelper_get(c->helper_name, c->helper_server, &c->helper_cred);
-    c->helper_at = now_ms();
+    c->helper_at = monotonic_ms_now();
     c->helper_asked = true;
 }
 
@@ -199,7 +193,7 @@ void reg_creds_refused(struct reg_creds *c)
     pthread_mutex_lock(&c->lock);
     /* ask again, but not at once: the refusal may be for good */
     if (c->helper_asked && c->helper_rc == 1)
-        c->helper_at = now_ms() - HELPER_KEEP_MS + HELPER_RETRY_MS;
+        c->helper_at = monotonic_ms_now() - HELPER_KEEP_MS + HELPER_RETRY_MS;
     c->checked_ms = INT64_MIN / 2; /* and look at the file again at the next need */
     pthread_mutex_unlock(&c->lock);
 }

@@ -283,3 +283,8 @@ void registry_set_max_transfers(struct registry *r, int n)
 {
     if (r) http_pool_set_max_transfers(r->http, n);
 }
+
+void registry_set_limits(struct registry *r, int timeout_s, int retries)
+{
+    if (r) http_pool_set_limits(r->http, timeout_s, retries);
+}

@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 
 #define LIST_PAGE_MAX_BYTES (16u << 20)
 #define LIST_MAX_ENTRIES (1u << 20) /* over all pages */
 #define LIST_MAX_PAGES 4096
 #define INVALID_NAMES_LOGGED 10
 #define PAGE_SIZE "1000" /* ECR refuses more */
+#define LIST_TIMEOUTS 4  /* a whole listing may take this many request timeouts */
 
 struct listing {
     struct registry *r;
@@ -25,9 +27,29 @@ struct listing {
     int (*map_error)(struct listing *l, const struct http_response *resp, int rc);
     struct strlist items;
     size_t invalid;
-    int pages;   /* fetched and parsed */
-    bool logged; /* the failure has had its log line already */
+    int pages;                     /* fetched and parsed */
+    bool logged;                   /* the failure has had its log line already */
+    uint64_t seen[LIST_MAX_PAGES]; /* hashes of the page URLs fetched: a Link loop ends */
 };
+
+/* FNV-1a: enough to tell page URLs apart. */
+static uint64_t url_hash(const char *url)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+/* Records the page about to be fetched; false when the listing already fetched it. */
+static bool first_visit(struct listing *l, const char *url)
+{
+    uint64_t h = url_hash(url);
+    for (int i = 0; i < l->pages; i++)
+        if (l->seen[i] == h) return false;
+    l->seen[l->pages] = h;
+    return true;
+}
 
 static int collect_body(void *ctx, const struct http_response *resp, const void *data, size_t len)
 {
@@ -125,14 +147,19 @@ static int list_all(struct listing *l, const char *first_url, struct http_respon
     char url[REG_URL_MAX], next[REG_URL_MAX];
     struct buf body;
     int rc = 0;
+    int64_t deadline = monotonic_ms_now() + LIST_TIMEOUTS * http_pool_timeout_ms(l->r->http);
     snprintf(url, sizeof(url), "%s", first_url);
     buf_init(&body, LIST_PAGE_MAX_BYTES);
     for (;;) {
-        if (l->pages >= LIST_MAX_PAGES) {
-            log_warn("registry %s: %s: more than %d pages", l->r->addr.hostport, l->what,
-                     LIST_MAX_PAGES);
+        const char *why = l->pages >= LIST_MAX_PAGES      ? "too many pages"
+                          : !first_visit(l, url)          ? "a next-page link leads back"
+                          : monotonic_ms_now() > deadline ? "the listing takes too long"
+                                                          : NULL;
+        if (why) {
+            log_warn("registry %s: %s: %s after %d pages; stopped", l->r->addr.hostport, l->what,
+                     why, l->pages);
             l->logged = true;
-            rc = -EFBIG;
+            rc = -EIO;
             break;
         }
         struct reg_call call = {.url = url,

@@ -8,16 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/timeutil.h"
 #include "common/log.h"
 
 #define MIRROR_RETRY_MS 30000 /* a mirror that did not answer its ping is skipped this long */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool pull_allowed(enum regconf_pull pull, enum reg_read_kind kind)
 {
@@ -63,8 +57,9 @@ static struct registry *mirror_ready(struct registry *r, const char *hostport, b
     pthread_mutex_lock(&r->lock);
     struct reg_mirror *slot = mirror_slot(r, hostport, insecure);
     struct registry *m = slot ? slot->reg : NULL;
-    bool ping = slot && (!slot->pinged ||
-                         (slot->ping_rc != 0 && now_ms() - slot->ping_at_ms >= MIRROR_RETRY_MS));
+    bool ping =
+        slot && (!slot->pinged ||
+                 (slot->ping_rc != 0 && monotonic_ms_now() - slot->ping_at_ms >= MIRROR_RETRY_MS));
     bool usable = slot && slot->pinged && slot->ping_rc == 0;
     pthread_mutex_unlock(&r->lock);
     if (!ping) return usable ? m : NULL;
@@ -72,7 +67,7 @@ static struct registry *mirror_ready(struct registry *r, const char *hostport, b
     pthread_mutex_lock(&r->lock);
     slot->pinged = true;
     slot->ping_rc = rc;
-    slot->ping_at_ms = now_ms();
+    slot->ping_at_ms = monotonic_ms_now();
     pthread_mutex_unlock(&r->lock);
     if (rc)
         log_info("registry %s: mirror %s unavailable (%s); not trying it for %d s",
@@ -108,4 +103,14 @@ void reg_mirrors_free(struct registry *r)
     for (size_t i = 0; i < r->n_mirrors; i++)
         registry_free(r->mirrors[i].reg);
     r->n_mirrors = 0;
+}
+
+void registry_abort(struct registry *r)
+{
+    if (!r) return;
+    http_pool_abort(r->http);
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n_mirrors; i++)
+        if (r->mirrors[i].reg) http_pool_abort(r->mirrors[i].reg->http);
+    pthread_mutex_unlock(&r->lock);
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -182,16 +183,50 @@ static int finish_upload(struct registry *r, struct target *t, struct reg_call *
     return rc;
 }
 
-int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size, const int *cancel)
+/* One POST + PUT of a file body. *transient: the failure may go away (connection, 5xx, 429). */
+static int upload_once(struct registry *r, const char *repo, const char *digest, int fd,
+                       uint64_t size, const int *cancel, bool *transient)
 {
     struct target t;
     char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
-    if (fd < 0) return -EINVAL;
     int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
-    if (rc) return rc;
-    struct reg_call put = {.url = url, .upload_fd = fd, .upload_len = size, .cancel = cancel};
-    return finish_upload(r, &t, &put);
+    if (rc) return rc; /* the POST was retried already */
+    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
+    struct reg_call put = {.method = "PUT",
+                           .url = url,
+                           .scope = t.scope,
+                           .headers = headers,
+                           .cls = HTTP_BLOB,
+                           .max_attempts = 1,
+                           .upload_fd = fd,
+                           .upload_len = size,
+                           .cancel = cancel};
+    struct http_response resp;
+    http_response_init(&resp);
+    rc = reg_perform(r, &put, &resp);
+    long s = resp.status;
+    *transient = rc == -EIO ? resp.body_error == 0 : s == 429 || s >= 500;
+    if (rc == 0 && s != 201) rc = reg_status_errno(s) ? reg_status_errno(s) : -EIO;
+    if (rc) reg_log_failure(r, t.what, &resp, rc);
+    http_response_free(&resp);
+    return rc;
+}
+
+int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
+                         uint64_t size, const int *cancel)
+{
+    if (fd < 0) return -EINVAL;
+    int attempts = http_pool_retries(r->http) + 1;
+    int rc = -EIO;
+    for (int i = 0; i < attempts; i++) {
+        bool transient = false;
+        if (i) http_backoff_sleep(r->http, i - 1);
+        rc = upload_once(r, repo, digest, fd, size, cancel, &transient);
+        if (rc == 0 || !transient || (cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE))) break;
+        log_warn("registry %s: upload of %s failed (%s); trying again from the start",
+                 r->addr.hostport, digest, strerror(-rc));
+    }
+    return rc;
 }
 
 int registry_upload_blob_stream(struct registry *r, const char *repo, const char *digest,

@@ -11,6 +11,9 @@ Modes (combine freely):
                   distribution 2.8 for tags) that would otherwise answer in one page
   stall_blobs     blob GETs are accepted but never answered (until the proxy stops)
   stall_all       every request is accepted but never answered
+  faults=(P503, P429, SEED)  answer that share of requests (any method, uploads included)
+                  with 503, or 429 + Retry-After: 1, without forwarding them; `faulted`
+                  counts them
   cut_blobs=(N, S)  the first GET of each blob is cut: after N body bytes the proxy sends
                   nothing for S seconds, then closes the connection (a proxy or network cut in
                   the middle of a large read; the client resumes with Range); `cut` lists the
@@ -21,6 +24,7 @@ Modes (combine freely):
 
 import http.client
 import json
+import random
 import re
 import socket
 import threading
@@ -37,7 +41,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 
 class Proxy:
     def __init__(self, upstream, corrupt_blobs=False, paginate=None, stall_blobs=False,
-                 stall_all=False, port=None, cut_blobs=None):
+                 stall_all=False, port=None, cut_blobs=None, faults=None):
         self.upstream = upstream.split("://", 1)[-1].rstrip("/")
         self.corrupt_blobs = corrupt_blobs
         self.paginate = paginate
@@ -48,6 +52,9 @@ class Proxy:
         self.corrupted = []
         self.cut_blobs = cut_blobs
         self.cut = []
+        self.faults = faults
+        self.faulted = 0
+        self._rng = random.Random(faults[2] if faults else 0)
         self._stop = threading.Event()
         self._server = None
         self._thread = None
@@ -89,12 +96,35 @@ class Proxy:
                     proxy._stop.wait()
                     self.close_connection = True
                     return
+                if proxy.faults and self._fault():
+                    return
                 if proxy.paginate and self.command == "GET" and (
                         path == "/v2/_catalog" or TAGS_RE.match(path)):
                     return self._paginated(u)
                 self._forward(body)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+            def _fault(self):
+                with proxy._lock:
+                    x = proxy._rng.random()
+                    p503, p429 = proxy.faults[0], proxy.faults[1]
+                    status = 503 if x < p503 else 429 if x < p503 + p429 else None
+                    if status:
+                        proxy.faulted += 1
+                if not status:
+                    return False
+                body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS" if status == 429
+                                               else "UNAVAILABLE", "message": "injected"}]})
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if status == 429:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body.encode())
+                return True
 
             def _upstream(self, method, path, body=None, headers=None):
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
