@@ -53,6 +53,7 @@ static void response_clear_headers(struct http_response *resp)
     resp->docker_content_digest[0] = '\0';
     resp->content_length = -1;
     resp->www_authenticate[0] = '\0';
+    resp->www_authenticate_cut = false;
     resp->link_next[0] = '\0';
     resp->link_malformed = false;
     resp->body_bytes = 0;
@@ -67,6 +68,9 @@ static void response_clear(struct http_response *resp)
     resp->curl_error[0] = '\0';
     resp->retry_after = 0;
     resp->body_error = 0;
+    resp->cross_origin = false;
+    resp->origin[0] = '\0';
+    resp->refused_scheme[0] = '\0';
 }
 
 const char *http_failure_reason(const struct http_response *resp)
@@ -149,6 +153,7 @@ static void on_auth_header(struct http_response *resp, const char *value)
     size_t have = strlen(dst), n = strlen(value);
     if (n == 0) return;
     if (have == 0) {
+        resp->www_authenticate_cut = n >= sizeof(resp->www_authenticate);
         copy_value(dst, sizeof(resp->www_authenticate), value, n);
         return;
     }
@@ -157,8 +162,10 @@ static void on_auth_header(struct http_response *resp, const char *value)
         copy_value(dst + have + 2, sizeof(resp->www_authenticate) - have - 2, value, n);
         return;
     }
-    if (!strcasestr(dst, "bearer") && strncasecmp(value, "bearer", 6) == 0)
+    if (!strcasestr(dst, "bearer") && strncasecmp(value, "bearer", 6) == 0) {
+        resp->www_authenticate_cut = n >= sizeof(resp->www_authenticate);
         copy_value(dst, sizeof(resp->www_authenticate), value, n);
+    }
 }
 
 static void on_status_line(struct http_response *resp, const char *line)
@@ -463,6 +470,8 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
         curl_off_t retry_after = 0;
         if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
             resp->retry_after = retry_after > 3600 ? 3600 : (long)retry_after;
+        http_note_origin(h, req->url, resp);
+        http_note_refused_redirect(resp);
         log_request(h, req, resp);
         if (resp->body_error)
             rc = resp->body_error;
@@ -471,7 +480,13 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
     }
     if (slot) slots_release(slot);
     resp->attempts++;
-    http_pool_release(pool, h);
+    /* a handle whose transfer curl aborted may keep state that fails the next setup (7.88
+     * keeps its receive buffer after a refused redirect, and then rejects BUFFERSIZE): such
+     * a handle is not reused; its connection is of no use either */
+    if (resp->curl_code != CURLE_OK)
+        curl_easy_cleanup(h);
+    else
+        http_pool_release(pool, h);
     free_headers(headers);
     return rc;
 }

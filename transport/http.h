@@ -19,6 +19,7 @@
 #define HTTP_MAX_ATTEMPTS 3             /* in a request: "retry as the pool's limits allow" */
 #define HTTP_DEFAULT_TRANSFERS 8        /* blob transfers at once per registry and direction */
 #define HTTP_MAX_TRANSFERS 64
+#define HTTP_ORIGIN_MAX 300 /* "scheme://host:port" */
 
 struct http_pool;
 struct tls_certs;
@@ -67,8 +68,14 @@ struct http_response {
     char curl_error[CURL_ERROR_SIZE];
     char content_type[256];
     char content_range[128];
-    char www_authenticate[2048];    /* every challenge (several headers joined by ", "); when
-                                       they do not all fit, Bearer ones are kept first */
+    char www_authenticate[2048]; /* every challenge (several headers joined by ", "); when
+                                    they do not all fit, Bearer ones are kept first */
+    bool www_authenticate_cut;   /* a challenge was cut to fit: it will not parse */
+    /* The last response came, after redirects, from another origin (scheme, host, port) than
+     * the request URL: its challenges are not the registry's and get no credentials. */
+    bool cross_origin;
+    char origin[HTTP_ORIGIN_MAX];   /* that origin when cross_origin, for the log */
+    char refused_scheme[16];        /* a redirect not followed to this scheme (file, ftp...) */
     char link_next[LINK_URL_MAX];   /* rel="next" URI reference as sent, "" when none */
     bool link_malformed;            /* a Link header we could not parse */
     long retry_after;               /* seconds, 0 when absent */

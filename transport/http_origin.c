@@ -1,0 +1,68 @@
+/* Where a response came from: the origin (scheme, host, port) of a redirect's target against
+ * the request's, and the scheme of a redirect that was not followed. Parsed with libcurl's
+ * CURLU, so what is compared is what curl connected to (lower-case scheme and host, the
+ * default port filled in). */
+#include "transport/http_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* "scheme://host:port" of an absolute URL, never its userinfo; -1 when it does not parse. */
+static int origin_of(const char *url, char *out, size_t outlen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        for (char *c = host; *c; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+        rc = snprintf(out, outlen, "%s://%s:%s", scheme, host, port) < (int)outlen ? 0 : -1;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+void http_note_origin(CURL *h, const char *request_url, struct http_response *resp)
+{
+    long redirects = 0;
+    char *effective = NULL;
+    char want[HTTP_ORIGIN_MAX];
+    resp->cross_origin = false;
+    resp->origin[0] = '\0';
+    if (curl_easy_getinfo(h, CURLINFO_REDIRECT_COUNT, &redirects) != CURLE_OK || redirects == 0)
+        return;
+    if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective) != CURLE_OK || !effective) return;
+    /* a target we cannot even name is treated as foreign: it gets no credentials either */
+    if (origin_of(effective, resp->origin, sizeof(resp->origin)) != 0) {
+        snprintf(resp->origin, sizeof(resp->origin), "(unparsable URL)");
+        resp->cross_origin = true;
+        return;
+    }
+    resp->cross_origin =
+        origin_of(request_url, want, sizeof(want)) != 0 || strcmp(want, resp->origin) != 0;
+}
+
+void http_note_refused_redirect(struct http_response *resp)
+{
+    resp->refused_scheme[0] = '\0';
+    if (resp->curl_code == CURLE_OK || resp->status < 300 || resp->status > 399 ||
+        !resp->location[0])
+        return;
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    /* a relative Location has the request's scheme, http(s): only absolute ones matter */
+    if (u &&
+        curl_url_set(u, CURLUPART_URL, resp->location, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+        snprintf(resp->refused_scheme, sizeof(resp->refused_scheme), "%.15s", scheme);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+}
