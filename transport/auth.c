@@ -32,14 +32,19 @@ struct auth {
 
 /* ---- challenges ---- */
 
-/* token or quoted-string into out; NULL when malformed or longer than out. */
-static const char *parse_value(const char *p, char *out, size_t outlen)
+/* token or quoted-string into out; NULL when malformed or longer than out (then *too_long:
+ * the log says which, "malformed" would send users looking for the wrong problem). */
+static const char *parse_value(const char *p, char *out, size_t outlen, bool *too_long)
 {
     size_t n = 0;
+    *too_long = false;
     if (*p != '"') {
         /* strictly a token, but registries send unquoted URLs: take all up to a separator */
         while ((unsigned char)*p > 0x20 && *p != ',' && *p != '"' && *p != 0x7f) {
-            if (n + 1 >= outlen) return NULL;
+            if (n + 1 >= outlen) {
+                *too_long = true;
+                return NULL;
+            }
             out[n++] = *p++;
         }
         out[n] = '\0';
@@ -48,7 +53,10 @@ static const char *parse_value(const char *p, char *out, size_t outlen)
     for (p++; *p != '"'; p++) {
         if (*p == '\0') return NULL;
         if (*p == '\\' && p[1]) p++;
-        if (n + 1 >= outlen) return NULL;
+        if (n + 1 >= outlen) {
+            *too_long = true;
+            return NULL;
+        }
         out[n++] = *p;
     }
     out[n] = '\0';
@@ -111,8 +119,9 @@ static int parse_params(const char *p, struct auth_challenge *out, const char **
             dst = scratch;
             len = sizeof(scratch);
         }
-        p = parse_value(skip_ws(p + 1), dst, len);
-        if (!p) return -EINVAL;
+        bool too_long;
+        p = parse_value(skip_ws(p + 1), dst, len, &too_long);
+        if (!p) return too_long ? -ENAMETOOLONG : -EINVAL;
     }
 }
 
@@ -156,14 +165,16 @@ int auth_parse_best_challenge(const char *value, struct auth_challenge *out)
     memset(out, 0, sizeof(*out));
     if (!value) return -EINVAL;
     const char *p = value;
+    int rc = -EINVAL;
     for (int i = 0; p && i < 16; i++) {
         const char *next;
-        if (parse_one(p, &ch, &next) != 0) break;
+        rc = parse_one(p, &ch, &next);
+        if (rc != 0) break;
         if (!found || scheme_rank(ch.scheme) > scheme_rank(out->scheme)) *out = ch;
         found = true;
         p = next;
     }
-    return found ? 0 : -EINVAL;
+    return found ? 0 : rc;
 }
 
 /* ---- token responses ---- */

@@ -23,13 +23,14 @@ struct auth_challenge {
 };
 
 /* Parses the first challenge of a WWW-Authenticate value (scheme, then comma-separated
- * name=value or name="quoted value" parameters). 0, or -EINVAL when malformed. */
+ * name=value or name="quoted value" parameters). 0, -EINVAL when malformed, -ENAMETOOLONG when
+ * a parameter does not fit its field. */
 int auth_parse_challenge(const char *value, struct auth_challenge *out);
 
 /* Parses every challenge of a value that may hold several ("Basic realm=a, Bearer realm=b",
  * or several WWW-Authenticate headers joined with ", ") and keeps the most useful one: Bearer,
  * else Basic, else the first. Stops at the first malformed challenge, keeping what it found
- * before. 0, or -EINVAL when no challenge parsed. */
+ * before. 0, or when no challenge parsed the error of the first (-EINVAL, -ENAMETOOLONG). */
 int auth_parse_best_challenge(const char *value, struct auth_challenge *out);
 
 /* Extracts "token" (or "access_token") and "expires_in" (default 60 s) from a token

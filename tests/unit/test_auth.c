@@ -50,7 +50,8 @@ static void test_challenge(void)
     CHECK_INT(ch.scheme, AUTH_NONE);
     char huge[4096];
     snprintf(huge, sizeof(huge), "Bearer realm=\"%3000d\"", 1);
-    CHECK_INT(auth_parse_challenge(huge, &ch), -EINVAL);
+    CHECK_INT(auth_parse_challenge(huge, &ch), -ENAMETOOLONG);
+    CHECK_INT(auth_parse_best_challenge(huge, &ch), -ENAMETOOLONG);
 }
 
 static void test_best_challenge(void)
