@@ -188,6 +188,9 @@ void reg_describe(const struct http_response *resp, int rc, char *out, size_t ou
     bool http_error = resp->status >= 300 && resp->body_error == 0;
     if (rc == -EFBIG) {
         snprintf(out, outlen, "response body over its size limit");
+    } else if (resp->refused_scheme[0]) {
+        /* curl stopped at the 3xx: "HTTP 307" would hide why */
+        snprintf(out, outlen, "redirect to a non-HTTP(S) URL (%s:) refused", resp->refused_scheme);
     } else if (http_error) {
         char code[72], msg[168];
         error_fields(resp, code, sizeof(code), msg, sizeof(msg));
@@ -206,7 +209,7 @@ void reg_log_failure(struct registry *r, const char *what, const struct http_res
 {
     char reason[320];
     reg_describe(resp, rc, reason, sizeof(reason));
-    if (rc == -ENOENT || rc == -ENOTSUP || (rc == -EACCES && resp->auth_logged))
+    if (rc == -ENOENT || rc == -ENOTSUP || resp->auth_logged)
         log_debug("registry %s: %s: %s", r->addr.hostport, what, reason);
     else if (rc == -EIO && http_tls_verify_failed(resp))
         log_error("registry %s: %s: TLS certificate verification failed: %s. Trust the "
@@ -258,6 +261,12 @@ static int ping_probe_scheme(struct registry *r, struct http_response *resp)
 static void remember_challenge(struct registry *r, const struct http_response *resp)
 {
     struct auth_challenge ch;
+    if (resp->cross_origin) { /* not the registry's: see challenge_for() in registry_auth.c */
+        log_warn("registry %s: /v2/ redirected to %s, which asked for credentials; they are "
+                 "not sent there",
+                 r->addr.hostport, resp->origin);
+        return;
+    }
     if (resp->www_authenticate[0] && auth_parse_best_challenge(resp->www_authenticate, &ch) == 0)
         auth_remember_challenge(r->auth, &ch);
 }

@@ -253,13 +253,39 @@ char *reg_fetch_token(struct registry *r, const struct auth_challenge *ch, const
 
 /* ---- requests ---- */
 
-/* The challenge to answer: the 401's own, else the one seen on /v2/. */
-static bool challenge_for(struct registry *r, const struct http_response *resp,
-                          struct auth_challenge *ch)
+enum denial {
+    DENY_NONE,
+    DENY_NO_CREDENTIALS, /* Basic asked for, nothing to give */
+    DENY_REFUSED,        /* our credentials refused (by the registry or the token service) */
+    DENY_ANONYMOUS,      /* an anonymous token without the access */
+    DENY_SCOPE,          /* credentials accepted, but no access to the scope */
+    DENY_TOKEN_FAILED,   /* the token service failed (logged already) */
+    DENY_UNSUPPORTED,    /* a scheme we do not speak */
+    DENY_FORBIDDEN,      /* 403 */
+    /* the other side misbehaves rather than denies: EIO */
+    DENY_REDIRECT_TARGET, /* a redirect target on another origin asked for credentials */
+    DENY_BAD_CHALLENGE,   /* a challenge that does not parse */
+    DENY_LONG_CHALLENGE,  /* a challenge too long for our buffers */
+};
+
+/* The challenge to answer: the 401's own, else the one seen on /v2/; DENY_NONE when there is
+ * one. A 401 that came, after a redirect, from another origin is never answered: credentials
+ * go to the registry and to the realm the registry itself named, not to whoever a redirect
+ * points at (that host could name any realm and collect the password there). */
+static enum denial challenge_for(struct registry *r, const struct http_response *resp,
+                                 struct auth_challenge *ch)
 {
-    if (resp->www_authenticate[0] && auth_parse_best_challenge(resp->www_authenticate, ch) == 0)
-        return true;
-    return auth_get_challenge(r->auth, ch);
+    if (resp->cross_origin) return DENY_REDIRECT_TARGET;
+    int rc =
+        resp->www_authenticate[0] ? auth_parse_best_challenge(resp->www_authenticate, ch) : -ENOENT;
+    if (rc == 0 || auth_get_challenge(r->auth, ch)) return DENY_NONE;
+    if (resp->www_authenticate_cut || rc == -ENAMETOOLONG) return DENY_LONG_CHALLENGE;
+    return rc == -EINVAL ? DENY_BAD_CHALLENGE : DENY_UNSUPPORTED;
+}
+
+static bool denial_is_eio(enum denial why)
+{
+    return why == DENY_REDIRECT_TARGET || why == DENY_BAD_CHALLENGE || why == DENY_LONG_CHALLENGE;
 }
 
 /* The extra headers plus the authorization line when there is one. */
@@ -320,20 +346,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum denial {
-    DENY_NONE,
-    DENY_NO_CREDENTIALS, /* Basic asked for, nothing to give */
-    DENY_REFUSED,        /* our credentials refused (by the registry or the token service) */
-    DENY_ANONYMOUS,      /* an anonymous token without the access */
-    DENY_SCOPE,          /* credentials accepted, but no access to the scope */
-    DENY_TOKEN_FAILED,   /* the token service failed (logged already) */
-    DENY_UNSUPPORTED,    /* a scheme we do not speak */
-    DENY_FORBIDDEN,      /* 403 */
-};
-
 /* One line per distinct denial per minute: an `ls` retried in a loop must not flood the log. */
 static void log_denial(struct registry *r, const struct reg_call *call, enum denial why,
-                       const char *source, const struct auth_challenge *ch)
+                       const char *source, const struct auth_challenge *ch,
+                       const struct http_response *resp)
 {
     char scope[SCOPE_KEY_MAX], line[1280];
     snprintf(scope, sizeof(scope), "%s%s%s", call->scope, call->scope2 ? " " : "",
@@ -368,6 +384,20 @@ static void log_denial(struct registry *r, const struct reg_call *call, enum den
         break;
     case DENY_UNSUPPORTED:
         snprintf(line, sizeof(line), "access to %s denied: unsupported authentication scheme",
+                 scope);
+        break;
+    case DENY_REDIRECT_TARGET:
+        snprintf(line, sizeof(line),
+                 "%s: the redirect target %s asked for credentials; they are not sent there", scope,
+                 resp->origin);
+        break;
+    case DENY_BAD_CHALLENGE:
+        snprintf(line, sizeof(line), "%s: malformed authentication challenge", scope);
+        break;
+    case DENY_LONG_CHALLENGE:
+        snprintf(line, sizeof(line),
+                 "%s: authentication challenge too long (a parameter or the header over "
+                 "registryfs's limits)",
                  scope);
         break;
     case DENY_FORBIDDEN:
@@ -473,10 +503,8 @@ static void authorize_first(struct authn *a)
 static bool answer_401(struct authn *a, const struct http_response *resp, enum denial *why,
                        struct auth_challenge *ch)
 {
-    if (!challenge_for(a->r, resp, ch)) {
-        *why = DENY_UNSUPPORTED;
-        return false;
-    }
+    *why = challenge_for(a->r, resp, ch);
+    if (*why != DENY_NONE) return false;
     if (ch->scheme == AUTH_BASIC) {
         if (a->sent_basic) {
             *why = DENY_REFUSED;
@@ -546,8 +574,10 @@ int reg_perform(struct registry *r, const struct reg_call *call, struct http_res
         else if (why == DENY_NONE)
             why = a.have_cred ? DENY_SCOPE : DENY_ANONYMOUS;
         if (!a.cred_loaded) load_cred(&a); /* for the source in the line */
-        log_denial(r, call, why, a.source[0] ? a.source : "no auth file", have_ch ? &ch : NULL);
+        log_denial(r, call, why, a.source[0] ? a.source : "no auth file", have_ch ? &ch : NULL,
+                   resp);
         resp->auth_logged = true;
+        if (denial_is_eio(why)) rc = -EIO; /* not a denial: nothing the user's access can fix */
     }
     set_line(&a, NULL);
     credential_clear(&a.cred);
