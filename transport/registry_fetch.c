@@ -81,7 +81,13 @@ static int manifest_from(struct registry *r, const char *repo, const char *ref, 
         rc = reg_status_errno(resp.status) ? reg_status_errno(resp.status) : -EIO;
     char digest[DIGEST_STR_LEN + 1];
     if (!rc) rc = verify_digest(r, ref, body, digest);
-    if (rc) {
+    if (rc == -EFBIG) {
+        /* EFBIG ("File too large") would tell the user something about their own file */
+        log_warn("registry %s: manifest %s:%s: manifest larger than %u bytes", r->addr.hostport,
+                 wire, ref, MANIFEST_MAX_BYTES);
+        rc = -EIO;
+        buf_reset(body);
+    } else if (rc) {
         snprintf(what, sizeof(what), "manifest %s:%s", wire, ref);
         if (rc != -EIO || resp.status != 200) /* a digest mismatch is logged already */
             reg_log_failure(r, what, &resp, rc);
