@@ -72,18 +72,39 @@ static int realm_url(const struct auth_challenge *ch, char *out, size_t outlen)
     return link_resolve(ch->realm, ch->realm, out, outlen);
 }
 
-/* realm?service=S&scope=A[&scope=B] (the distribution token spec repeats scope). */
+/* Appends "name=value" to the URL's query, the value percent-encoded by curl; nothing when
+ * value is NULL or empty. */
+static int add_query(CURLU *u, const char *name, const char *value)
+{
+    if (!value || !*value) return 0;
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *pair = malloc(len);
+    if (!pair) return -ENOMEM;
+    snprintf(pair, len, "%s=%s", name, value);
+    CURLUcode uc = curl_url_set(u, CURLUPART_QUERY, pair, CURLU_APPENDQUERY | CURLU_URLENCODE);
+    free(pair);
+    return uc == CURLUE_OK ? 0 : uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
+/* realm?service=S&scope=A[&scope=B] (the distribution token spec repeats scope), keeping a
+ * query the realm has. -ENAMETOOLONG when it does not fit out. */
 static int token_get_url(const struct auth_challenge *ch, const char *scope, const char *scope2,
                          char *out, size_t outlen)
 {
     int rc = realm_url(ch, out, outlen);
     if (rc) return rc;
-    size_t pos = strlen(out);
-    rc = append_raw(out, outlen, &pos, strchr(out, '?') ? "&" : "?");
-    if (!rc) rc = append_param(out, outlen, &pos, "service", ch->service);
-    if (!rc) rc = append_param(out, outlen, &pos, "scope", scope);
-    if (!rc) rc = append_param(out, outlen, &pos, "scope", scope2);
-    trim_amp(out, &pos);
+    CURLU *u = curl_url();
+    char *full = NULL;
+    if (!u) return -ENOMEM;
+    rc = curl_url_set(u, CURLUPART_URL, out, 0) == CURLUE_OK ? 0 : -EINVAL;
+    if (!rc) rc = add_query(u, "service", ch->service);
+    if (!rc) rc = add_query(u, "scope", scope);
+    if (!rc) rc = add_query(u, "scope", scope2);
+    if (!rc && curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) rc = -ENOMEM;
+    if (!rc && strlen(full) >= outlen) rc = -ENAMETOOLONG;
+    if (!rc) memcpy(out, full, strlen(full) + 1);
+    curl_free(full);
+    curl_url_cleanup(u);
     return rc;
 }
 
@@ -199,7 +220,13 @@ char *reg_fetch_token(struct registry *r, const struct auth_challenge *ch, const
     int rc = oauth ? realm_url(ch, url, sizeof(url))
                    : token_get_url(ch, scope, scope2, url, sizeof(url));
     if (rc != 0) {
-        log_warn("registry %s: unusable token realm in the auth challenge", r->addr.hostport);
+        if (rc == -ENAMETOOLONG)
+            log_warn("registry %s: token URL too long (realm, service and scope over %d bytes)",
+                     r->addr.hostport, REG_URL_MAX - 1);
+        else
+            log_warn("registry %s: %s", r->addr.hostport,
+                     rc == -ENOMEM ? "out of memory for the token URL"
+                                   : "unusable token realm (not an absolute http(s) URL)");
         return NULL;
     }
     char *auth_line = basic ? basic_header(cred) : NULL;
@@ -346,65 +373,73 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One line per distinct denial per minute: an `ls` retried in a loop must not flood the log. */
-static void log_denial(struct registry *r, const struct reg_call *call, enum denial why,
-                       const char *source, const struct auth_challenge *ch,
-                       const struct http_response *resp)
+/* What went wrong, in words, into line. */
+static void denial_text(const struct reg_call *call, enum denial why, const char *source,
+                        const struct auth_challenge *ch, const struct http_response *resp,
+                        char *line, size_t linelen)
 {
-    char scope[SCOPE_KEY_MAX], line[1280];
+    char scope[SCOPE_KEY_MAX];
     snprintf(scope, sizeof(scope), "%s%s%s", call->scope, call->scope2 ? " " : "",
              call->scope2 ? call->scope2 : "");
     /* about the credentials, whatever the scope: said once, not once per repository */
     switch (why) {
     case DENY_NO_CREDENTIALS:
-        snprintf(line, sizeof(line),
+        snprintf(line, linelen,
                  "access denied: the registry wants credentials and there "
                  "are none for it (%s)",
                  source);
         break;
     case DENY_REFUSED:
-        snprintf(line, sizeof(line),
+        snprintf(line, linelen,
                  "access denied: the %s refused the credentials from %s "
                  "(wrong user name or password?)",
                  ch && ch->scheme == AUTH_BEARER ? "token service" : "registry", source);
         break;
     case DENY_ANONYMOUS:
-        snprintf(line, sizeof(line),
+        snprintf(line, linelen,
                  "access to %s denied to anonymous access (no credentials "
                  "for it: %s)",
                  scope, source);
         break;
     case DENY_SCOPE:
-        snprintf(line, sizeof(line), "access to %s denied for the credentials from %s%s%s%s", scope,
+        snprintf(line, linelen, "access to %s denied for the credentials from %s%s%s%s", scope,
                  source, ch && ch->error[0] ? " (" : "", ch ? ch->error : "",
                  ch && ch->error[0] ? ")" : "");
         break;
     case DENY_TOKEN_FAILED:
-        snprintf(line, sizeof(line), "access to %s denied: no token could be obtained", scope);
+        snprintf(line, linelen, "access to %s denied: no token could be obtained", scope);
         break;
     case DENY_UNSUPPORTED:
-        snprintf(line, sizeof(line), "access to %s denied: unsupported authentication scheme",
-                 scope);
+        snprintf(line, linelen, "access to %s denied: unsupported authentication scheme", scope);
         break;
     case DENY_REDIRECT_TARGET:
-        snprintf(line, sizeof(line),
+        snprintf(line, linelen,
                  "%s: the redirect target %s asked for credentials; they are not sent there", scope,
                  resp->origin);
         break;
     case DENY_BAD_CHALLENGE:
-        snprintf(line, sizeof(line), "%s: malformed authentication challenge", scope);
+        snprintf(line, linelen, "%s: malformed authentication challenge", scope);
         break;
     case DENY_LONG_CHALLENGE:
-        snprintf(line, sizeof(line),
+        snprintf(line, linelen,
                  "%s: authentication challenge too long (a parameter or the header over "
                  "registryfs's limits)",
                  scope);
         break;
     case DENY_FORBIDDEN:
     case DENY_NONE:
-        snprintf(line, sizeof(line), "access to %s forbidden (HTTP 403)", scope);
+        snprintf(line, linelen, "access to %s forbidden (HTTP 403)", scope);
         break;
     }
+}
+
+/* One line per distinct denial per minute: an `ls` retried in a loop must not flood the log. */
+static void log_denial(struct registry *r, const struct reg_call *call, enum denial why,
+                       const char *source, const struct auth_challenge *ch,
+                       const struct http_response *resp)
+{
+    char line[1280];
+    denial_text(call, why, source, ch, resp, line, sizeof(line));
     pthread_mutex_lock(&r->deny_lock);
     int64_t now = now_ms();
     bool repeat = strcmp(line, r->deny_last) == 0 && now - r->deny_at_ms < DENY_REPEAT_MS;
