@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/timeutil.h"
 #include "common/log.h"
 
 #define MAX_EXTRA_HEADERS 8
@@ -366,13 +367,6 @@ static const char *scope_repo(const char *scope, char *out, size_t outlen)
     return out;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What went wrong, in words, into line. */
 static void denial_text(const struct reg_call *call, enum denial why, const char *source,
                         const struct auth_challenge *ch, const struct http_response *resp,
@@ -441,7 +435,7 @@ static void log_denial(struct registry *r, const struct reg_call *call, enum den
     char line[1280];
     denial_text(call, why, source, ch, resp, line, sizeof(line));
     pthread_mutex_lock(&r->deny_lock);
-    int64_t now = now_ms();
+    int64_t now = monotonic_ms_now();
     bool repeat = strcmp(line, r->deny_last) == 0 && now - r->deny_at_ms < DENY_REPEAT_MS;
     if (!repeat) {
         snprintf(r->deny_last, sizeof(r->deny_last), "%s", line);
