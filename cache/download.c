@@ -17,6 +17,7 @@
 #define HASH_CHUNK (256u << 10)
 #define EXTRA_WORKER_DELAY_MS 50
 #define WANTED_CHECK_MS 250
+#define PROGRESS_RESETS_ATTEMPTS (1u << 20)
 
 static void release_source(struct blob_source *src)
 {
@@ -207,8 +208,9 @@ static int fetch_part(struct download *dl, struct part *p, bool bounded)
         rc = dl->src.fetch(dl->src.arg, p->start + before, bounded ? p->end : 0, part_sink, &rx);
         if (rc == 0 && p->received != p->end - p->start) rc = -EIO; /* the body ended early */
         if (rc == 0 || !retryable(rc) || __atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) break;
-        if (p->received > before)
-            attempt = 0; /* progress was made: the failure is not a dead registry */
+        if (p->received - before >= PROGRESS_RESETS_ATTEMPTS)
+            attempt = 0; /* real progress: the failure is not a dead registry (a trickle that
+                            the speed floor cut is, or the retries would never end) */
         log_warn("blob sha256:%s: download interrupted at %llu of %llu bytes (%s)%s", dl->hex,
                  (unsigned long long)(p->start + p->received), (unsigned long long)dl->size,
                  strerror(-rc), attempt + 1 < FETCH_ATTEMPTS ? ", resuming" : "");

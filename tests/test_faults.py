@@ -224,3 +224,19 @@ def test_link_loop_ends_the_listing(mount_factory):
         assert "leads back" in m.log(), m.log()[-2000:]
     finally:
         srv.stop()
+
+
+def test_trickling_blob_is_cut(registry_factory, proxy_factory, mount_factory, tmp_path):
+    """A blob served at 4 bytes/s is slower than the speed floor: the read fails (EIO) after
+    the retries instead of never finishing."""
+    store = ig.BlobStore(tmp_path / "blobs")
+    img = ig.make_image(store, "trickle", [raw_layer(store, "trickle/l", MiB)])
+    reg = registry_factory()
+    with RegistryClient(reg.url) as c:
+        c.push(store, "trickle/app", "v1", img)
+    proxy = proxy_factory(reg.host, trickle_blobs=4)
+    m = mount_factory(proxy.url, options={"timeout": 2})
+    r = run(["cat", m.path("trickle/app/v1", img.layers[0].hex)], timeout=60, text=False)
+    assert r.returncode != 0 and b"Input/output error" in r.stderr, r
+    assert r.elapsed < 20, r.elapsed
+    assert "too slow" in m.log(), m.log()[-3000:]

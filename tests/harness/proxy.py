@@ -11,6 +11,8 @@ Modes (combine freely):
                   distribution 2.8 for tags) that would otherwise answer in one page
   stall_blobs     blob GETs are accepted but never answered (until the proxy stops)
   stall_all       every request is accepted but never answered
+  trickle_blobs=B blob GET bodies are sent at B bytes per second (a server slower than any
+                  sensible floor)
   faults=(P503, P429, SEED)  answer that share of requests (any method, uploads included)
                   with 503, or 429 + Retry-After: 1, without forwarding them; `faulted`
                   counts them
@@ -41,7 +43,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 
 class Proxy:
     def __init__(self, upstream, corrupt_blobs=False, paginate=None, stall_blobs=False,
-                 stall_all=False, port=None, cut_blobs=None, faults=None):
+                 stall_all=False, port=None, cut_blobs=None, faults=None, trickle_blobs=None):
         self.upstream = upstream.split("://", 1)[-1].rstrip("/")
         self.corrupt_blobs = corrupt_blobs
         self.paginate = paginate
@@ -54,6 +56,7 @@ class Proxy:
         self.cut = []
         self.faults = faults
         self.faulted = 0
+        self.trickle_blobs = trickle_blobs
         self._rng = random.Random(faults[2] if faults else 0)
         self._stop = threading.Event()
         self._server = None
@@ -174,9 +177,13 @@ class Proxy:
                             if m.group(1) not in proxy.cut:
                                 proxy.cut.append(m.group(1))
                                 cut_at = min(proxy.cut_blobs[0], total)
+                    trickle = proxy.trickle_blobs if self.command == "GET" and m else None
                     pos = 0
                     while pos < total:
-                        want = min(65536, total - pos)
+                        want = min(trickle or 65536, total - pos)
+                        if trickle and proxy._stop.wait(1):
+                            self.close_connection = True
+                            return
                         if cut_at >= 0:
                             want = min(want, cut_at - pos)
                         if want <= 0:
