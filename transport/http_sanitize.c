@@ -47,6 +47,18 @@ static void append_query(char *out, size_t outlen, size_t *pos, const char *q)
     }
 }
 
+/* Length of a leading "scheme://" (RFC 3986 scheme characters), else 0: a "://" further on,
+ * in a path or a query value, does not start an authority. */
+static size_t scheme_len(const char *url)
+{
+    size_t n = 0;
+    while ((url[n] >= 'a' && url[n] <= 'z') || (url[n] >= 'A' && url[n] <= 'Z') ||
+           (n > 0 && ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' ||
+                      url[n] == '.')))
+        n++;
+    return n > 0 && strncmp(url + n, "://", 3) == 0 ? n + 3 : 0;
+}
+
 void http_sanitize_url(const char *url, char *out, size_t outlen)
 {
     size_t pos = 0;
@@ -54,13 +66,16 @@ void http_sanitize_url(const char *url, char *out, size_t outlen)
     out[0] = '\0';
     if (!url) return;
     const char *rest = url;
-    const char *sep = strstr(url, "://");
-    if (sep) {
-        append(out, outlen, &pos, url, (size_t)(sep + 3 - url));
-        rest = sep + 3;
-        size_t auth = strcspn(rest, "/?#");
-        const char *at = memchr(rest, '@', auth);
-        if (at) rest = at + 1; /* drop user:password@ */
+    size_t scheme = scheme_len(url);
+    if (scheme) {
+        append(out, outlen, &pos, url, scheme);
+        rest = url + scheme;
+        /* drop user:password@, up to the authority's last '@' (a password may hold one) */
+        for (size_t auth = strcspn(rest, "/?#"); auth > 0; auth--)
+            if (rest[auth - 1] == '@') {
+                rest += auth;
+                break;
+            }
     }
     size_t path = strcspn(rest, "?#");
     append(out, outlen, &pos, rest, path);

@@ -204,6 +204,16 @@ static void test_sanitize(void)
     CHECK_STR(out, "http://h/p@x");
     http_sanitize_url("http://h/0123456789", out, 10);
     CHECK_STR(out, "http://h/");
+    /* found by tests/fuzz/fuzz_url_sanitize: a password with an '@' in it, and a "://" in
+     * the query of a URL without a scheme, used to leak past the sanitiser */
+    http_sanitize_url("https://user:p@ss@h.example/v2/", out, sizeof(out));
+    CHECK_STR(out, "https://h.example/v2/");
+    http_sanitize_url("/v2/x?token=abc&next=https://h/p", out, sizeof(out));
+    CHECK_STR(out, "/v2/x?token=REDACTED&next=https://h/p");
+    http_sanitize_url("https:x/y?sig=abc&u=s3://b", out, sizeof(out));
+    CHECK_STR(out, "https:x/y?sig=REDACTED&u=s3://b");
+    http_sanitize_url("HTTPS://u@H/p?q=1", out, sizeof(out));
+    CHECK_STR(out, "HTTPS://H/p?q=1");
     http_sanitize_url(NULL, out, sizeof(out));
     CHECK_STR(out, "");
 }
