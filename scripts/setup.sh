@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential pkg-config clang-format
+  clang libclang-rt-14-dev
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev
   docker-registry skopeo rsync tar coreutils attr apache2-utils openssl nginx-light
   python3 python3-pytest python3-cryptography python3-jwt curl

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 checkout: set-up, build, unit tests, the
-# integration suite against real registries, then the same under ASan+UBSan.
+# integration suite against real registries, a short run of the fuzz targets, then the same
+# suite under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,9 @@ cd "$(dirname "$0")/.."
 make -j2
 make unit
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests "$@"
+
+# The libFuzzer targets (tests/fuzz/), a few seconds each so they stay buildable and running.
+make -j2 fuzz-smoke
 
 # AddressSanitizer + UBSan: unit tests and the integration suite against the sanitized binary.
 # Reports from the daemon go to files the harness checks after each test.
