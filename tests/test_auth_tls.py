@@ -24,7 +24,7 @@ from harness.proxy import Proxy
 from harness.redirect_proxy import BlobServer, RedirectFront
 from harness.regclient import RegistryClient
 from harness.registry import Registry
-from harness.tools import errno_of, ls, probe, read_bytes, run, sha256sum, wait_for
+from harness.tools import cache_path, errno_of, ls, probe, read_bytes, run, sha256sum, wait_for
 
 USER, PASSWORD = "alice", "s3cr3t-Pa55:w0rd"        # a ':' in the password on purpose
 BOB, BOB_PASSWORD = "bob", "b0b-Hunter2-secret"
@@ -417,8 +417,7 @@ def test_token_expiring_between_reads_is_renewed_before_use(mount_factory, token
         a, b = images.small.layers
         assert sha256sum(m.path("private/app/v1", a.hex)) == a.hex
         # the read fetched b ahead: forget it, so that reading it needs a request again
-        b_cached = os.path.join(m.cache_dir, reg.host, "docker/registry/v2/blobs/sha256",
-                                b.hex[:2], b.hex, "data")
+        b_cached = cache_path(m, reg.host, b.digest)
         assert wait_for(lambda: os.path.exists(b_cached), 30), b_cached
         os.unlink(b_cached)
         before = len(ts.requests)

@@ -12,20 +12,9 @@ import pytest
 from harness import imagegen as ig
 from harness.auth import Htpasswd, TokenServer
 from harness.regclient import RegistryClient
-from harness.tools import errno_of, ls, ok, probe, read_bytes, run, sha256sum, wait_for
+from harness.tools import (cache_path, errno_of, files_under, ls, ok, probe, read_bytes, run,
+                           sha256sum, wait_for)
 
-
-def cache_path(m, host, digest):
-    hx = ig.hex_of(digest)
-    return os.path.join(m.cache_dir, host, "docker", "registry", "v2", "blobs", "sha256",
-                        hx[:2], hx, "data")
-
-
-def files_under(root):
-    out = []
-    for d, _, fs in os.walk(root):
-        out += [os.path.join(d, f) for f in fs]
-    return out
 
 
 def test_blob_cache_layout(mnt, registry, samples):

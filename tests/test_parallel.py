@@ -26,7 +26,7 @@ from harness.faults import RateLimitedRelay, raw_layer, storage_blobs, verified_
 from harness.mount import Mount
 from harness.regclient import RegistryClient
 from harness.registry import Registry
-from harness.tools import ls, ok, run, sha256sum
+from harness.tools import cache_path, files_under, ls, ok, run, sha256sum
 from harness.write_fixtures import WriteEnv
 
 KiB = 1 << 10
@@ -126,18 +126,6 @@ def relay_factory():
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def cache_path(m, host, digest):
-    hx = ig.hex_of(digest)
-    return os.path.join(m.cache_dir, host, "docker", "registry", "v2", "blobs", "sha256",
-                        hx[:2], hx, "data")
-
-
-def files_under(root):
-    out = []
-    for d, _, fs in os.walk(root):
-        out += [os.path.join(d, f) for f in fs]
-    return out
 
 
 def blob_gets(reg, since):

@@ -558,45 +558,49 @@ def m_reg2reg(ctx):
                  "skopeo copy docker://A/REPO:TAG docker://B/NEWREPO2:TAG; registryfs: cp -r "
                  "MNT/HOST_A/REPO/TAG MNT/HOST_B/NEWREPO/TAG, root mode, fresh -o rw mount, "
                  "empty cache dir", target=0.6, strict=False)
-    a = ctx.reg
     b = ctx.registry("registry-b")
+    copy_between(ctx, r6, ctx.runs, "bench6", (ctx.reg.host, b.host), b, ctx.repo, ctx.tag,
+                 ctx.big)
+    r6.notes.append("throughput: registryfs %s, skopeo %s" % (
+        mibps(r6, "rfs", ctx.image_bytes), mibps(r6, "base", ctx.image_bytes)))
+
+
+def copy_between(ctx, row, runs, prefix, hosts, b, repo, tag, obj):
+    """A tag copied from hosts[0] to hosts[1] (registry b behind it): root mode cp -r
+    MNT/A/REPO/TAG MNT/B/NEWREPO/TAG vs skopeo copy docker:// docker://; rows 6 and W3."""
     counts = {"rfs": [], "base": []}
-    for i in range(ctx.runs):
+    for i in range(runs):
         m = None
 
         def cp():
             nonlocal m
-            m = ctx.mount("reg2reg", None, rw=True)
-            repo = "bench6/rfs%d" % i
-            sh('mkdir -p "$1"', m.path(b.host, repo))
+            m = ctx.mount(prefix, None, rw=True)
+            dst = "%s/rfs%d" % (prefix, i)
+            sh('mkdir -p "$1"', m.path(hosts[1], dst))
             mark = b.mark()
-            t = timed('cp -r "$1" "$2"', m.path(a.host, ctx.repo, ctx.tag),
-                      m.path(b.host, repo, ctx.tag))
-            expect_published(b, repo, ctx.tag, ctx.big, "cp -r")
+            t = timed('cp -r "$1" "$2"', m.path(hosts[0], repo, tag), m.path(hosts[1], dst, tag))
+            expect_published(b, dst, tag, obj, "cp -r")
             counts["rfs"].append(upload_counts(b, mark))
             return t
 
         def sk():
-            repo = "bench6/sk%d" % i
+            dst = "%s/sk%d" % (prefix, i)
             mark = b.mark()
             t = timed_skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-                             "docker://%s/%s:%s" % (a.host, ctx.repo, ctx.tag),
-                             "docker://%s/%s:%s" % (b.host, repo, ctx.tag))
-            expect_published(b, repo, ctx.tag, ctx.big, "skopeo copy")
+                             "docker://%s/%s:%s" % (hosts[0], repo, tag),
+                             "docker://%s/%s:%s" % (hosts[1], dst, tag))
+            expect_published(b, dst, tag, obj, "skopeo copy")
             counts["base"].append(upload_counts(b, mark))
             return t
 
         try:
-            for side, fn in ([("base", sk), ("rfs", cp)] if i % 2 else
-                             [("rfs", cp), ("base", sk)]):
-                ctx.sample(r6, side, fn)
+            for side, fn in alternate(i, cp, sk):
+                ctx.sample(row, side, fn)
         finally:
             if m is not None:
                 ctx.unmount(m)
-    r6.notes.append("throughput: registryfs %s, skopeo %s" % (
-        mibps(r6, "rfs", ctx.image_bytes), mibps(r6, "base", ctx.image_bytes)))
-    r6.notes.append("blob uploads to B per run (upload PUTs / POST+PATCH / mounts): "
-                    "registryfs %s, skopeo %s" % (counts["rfs"], counts["base"]))
+    row.notes.append("blob uploads to B per run (upload PUTs / POST+PATCH / mounts): "
+                     "registryfs %s, skopeo %s" % (counts["rfs"], counts["base"]))
 
 
 def m_repush(ctx):
@@ -1191,40 +1195,7 @@ def wan_push(ctx, w, runs, a, b, dl_a, dl_b, row):
 def wan_reg2reg(ctx, w, runs, a, b, dl_a, dl_b, row):
     """W3: root mode cp -r MNT/DELAY_A/REPO/TAG MNT/DELAY_B/NEWREPO/TAG vs skopeo
     docker://DELAY_A docker://DELAY_B."""
-    counts = {"rfs": [], "base": []}
-    for i in range(runs):
-        m = None
-
-        def cp():
-            nonlocal m
-            m = ctx.mount("wan-reg2reg", None, rw=True)
-            repo = "benchw3/rfs%d" % i
-            sh('mkdir -p "$1"', m.path(dl_b.host, repo))
-            mark = b.mark()
-            t = timed('cp -r "$1" "$2"', m.path(dl_a.host, w.six_repo, w.tag),
-                      m.path(dl_b.host, repo, w.tag))
-            expect_published(b, repo, w.tag, w.six, "cp -r")
-            counts["rfs"].append(upload_counts(b, mark))
-            return t
-
-        def sk():
-            repo = "benchw3/sk%d" % i
-            mark = b.mark()
-            t = timed_skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-                             "docker://%s/%s:%s" % (dl_a.host, w.six_repo, w.tag),
-                             "docker://%s/%s:%s" % (dl_b.host, repo, w.tag))
-            expect_published(b, repo, w.tag, w.six, "skopeo copy")
-            counts["base"].append(upload_counts(b, mark))
-            return t
-
-        try:
-            for side, fn in alternate(i, cp, sk):
-                ctx.sample(row, side, fn)
-        finally:
-            if m is not None:
-                ctx.unmount(m)
-    row.notes.append("blob uploads to B per run (upload PUTs / POST+PATCH / mounts): "
-                     "registryfs %s, skopeo %s" % (counts["rfs"], counts["base"]))
+    copy_between(ctx, row, runs, "benchw3", (dl_a.host, dl_b.host), b, w.six_repo, w.tag, w.six)
 
 
 # W4, the registryfs side: per image, mkdir -p of the target repository and rsync -a.

@@ -209,3 +209,17 @@ def tree(root, timeout=DEFAULT_TIMEOUT):
     r = ok(["find", root, "-mindepth", "1", "-printf", "%P\t%y\t%s\t%m\n"], timeout=timeout)
     return sorted(r.stdout.splitlines())
 
+
+
+def cache_path(m, host, digest):
+    """Where mount m's cache keeps blob digest of registry host (a distribution storage root)."""
+    hx = digest.split(":", 1)[-1]
+    return os.path.join(m.cache_dir, host, "docker", "registry", "v2", "blobs", "sha256",
+                        hx[:2], hx, "data")
+
+
+def files_under(root):
+    out = []
+    for d, _, fs in os.walk(root):
+        out += [os.path.join(d, f) for f in fs]
+    return out
