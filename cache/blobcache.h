@@ -7,7 +7,8 @@
  * written with pwrite at their offsets. It is hashed as it arrives and renamed into the
  * store only when its digest matches; the read that reaches the end waits for that verdict, so a
  * corrupt blob gives the reader EIO and leaves nothing behind. An interrupted download keeps its
- * partial file and resumes from there (Range) the next time.
+ * partial file and resumes from there (Range) the next time. A stored blob is verified again
+ * once per mount before its end is served; a damaged one is discarded and fetched again.
  *
  * The cache knows digests and files only: it reaches the network through a fetch callback.
  */

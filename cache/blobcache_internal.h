@@ -59,7 +59,8 @@ struct download {
 };
 
 /*
- * Locking: bc->lock guards `verified`, `active` (and each download's `next`) and `running`;
+ * Locking: bc->lock guards `verified`, `active` (and each download's `next`), `running`,
+ * `checks` (and each check's `next`) and `checking`;
  * it is the outer lock (a download's lock may be taken inside it, not the other way round).
  * The other fields are set before the cache is shared and read-only afterwards.
  */
@@ -72,18 +73,50 @@ struct blobcache {
     int parallel;           /* workers per download, and part fetches at once */
     struct slots parts;     /* part fetches under way: every download's first worker goes
                                before any download's second, so parallel blobs share fairly */
-    struct strmap verified; /* hex of blobs verified in this mount (foreign stores) */
+    struct strmap verified; /* hex of blobs verified in this mount (bounded: check.c) */
     pthread_mutex_t lock;
     pthread_cond_t idle;
     struct download *active; /* running downloads, by hex */
     int running;
     int aborted; /* atomic: the mount is ending (blobcache_abort) */
+    /* Stored blobs of the own store being hashed before their end is served (bc->lock): at
+     * most one check per blob, shared by its readers; `checking` counts their threads, which
+     * blobcache_free waits for like downloads. */
+    struct check *checks;
+    int checking;
+    /* This mount's directory for temporaries (spill files, copies, small blobs): PARTIAL/
+     * tmp.XXXXXX, flock'ed (tmp_fd) for the mount's lifetime, so a later mount can tell the
+     * leftovers of a dead mount (lock free) from those of a live one. Set before sharing. */
+    char tmp[PATH_MAX];
+    int tmp_fd;
+};
+
+/*
+ * The verification of one stored blob of the cache's own store, once per mount: a thread hashes
+ * the data file sequentially while readers read it; the read reaching the end (and every read of
+ * a small blob) waits for the verdict. On a mismatch the file is discarded (if it still is the
+ * stored one) and readers fetch the blob again.
+ *
+ * Locking: ck->lock guards `verdict` and `refs`; it is taken after bc->lock, never before.
+ */
+struct check {
+    struct blobcache *bc;
+    char hex[SHA256_HEX_LEN + 1];
+    uint64_t size;
+    int fd; /* our own descriptor of the data file */
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int verdict; /* 1 while hashing, 0 matched, -EIO damaged */
+    int refs;    /* readers + the thread */
+    struct check *next;
 };
 
 int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen);
 int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char *hex);
 /* Hardlinks hex from a sibling store into this one; 0 when it is now here. */
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size);
+/* Whether a sibling store holds a copy of that size (not verified: a stat only). */
+bool blobcache_sibling_has(const struct blobcache *bc, const char *hex, uint64_t size);
 int download_start(struct blobcache *bc, const char *hex, uint64_t size,
                    const struct blob_source *src, struct download **out);
 void download_hold(struct download *dl);
@@ -91,5 +124,21 @@ void download_put(struct download *dl);
 /* A reader attaches (takes a reference) / detaches (drops it). */
 void download_add_reader(struct download *dl);
 void download_remove_reader(struct download *dl);
+
+/* The set of blobs verified in this mount (own store or foreign): reads of those go straight
+ * to the file. Take bc->lock themselves; the _locked forms expect it held. */
+void blobcache_mark_verified(struct blobcache *bc, const char *hex);
+void blobcache_mark_verified_locked(struct blobcache *bc, const char *hex);
+bool blobcache_is_verified_locked(struct blobcache *bc, const char *hex);
+
+/* Called with bc->lock held: joins the check of hex or starts one on fd (dup'ed). */
+int check_start(struct blobcache *bc, const char *hex, uint64_t size, int fd, struct check **out);
+/* 0 when the blob matched its digest, -EIO when it was damaged (and discarded). */
+int check_wait(struct check *ck);
+void check_put(struct check *ck);
+
+/* Start-up and shutdown of the mount's temporaries directory (cache/tidy.c). */
+int blobcache_tidy_start(struct blobcache *bc);
+void blobcache_tidy_end(struct blobcache *bc);
 
 #endif

@@ -20,9 +20,11 @@ const char *blobcache_root(const struct blobcache *bc)
     return bc->root;
 }
 
+/* Temporaries go to the mount's own directory (see struct blobcache `tmp`), so a later mount
+ * removes them if this one dies. */
 const char *blobcache_partial_dir(const struct blobcache *bc)
 {
-    return bc->partial;
+    return bc->tmp;
 }
 
 int blobcache_data_path(const struct blobcache *bc, const char *hex, char *out, size_t outlen)
@@ -67,7 +69,7 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
     if (strcmp(actual, hex) != 0) return -EIO;
     if (blobcache_has(bc, hex) || blobcache_link_sibling(bc, hex, len) == 0) return 0;
     char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof(tmp), "%s/%s.small.XXXXXX", bc->partial, hex);
+    int n = snprintf(tmp, sizeof(tmp), "%s/%s.small.XXXXXX", bc->tmp, hex);
     if (n < 0 || (size_t)n >= sizeof(tmp)) return -ENAMETOOLONG;
     int fd = mkstemp(tmp);
     if (fd < 0) return -errno;
@@ -87,7 +89,10 @@ int blobcache_put_small(struct blobcache *bc, const char *hex, const void *data,
     fchmod(fd, 0644);
     close(fd);
     rc = blobcache_commit_file(bc, tmp, hex);
-    if (rc) unlink(tmp);
+    if (rc)
+        unlink(tmp);
+    else
+        blobcache_mark_verified(bc, hex);
     return rc;
 }
 
@@ -134,12 +139,66 @@ int blobcache_adopt(struct blobcache *bc, const char *path, const char *hex)
         (stat(path, &st) == 0 && blobcache_link_sibling(bc, hex, (uint64_t)st.st_size) == 0))
         return unlink(path) ? -errno : 0;
     chmod(path, 0644);
-    return blobcache_commit_file(bc, path, hex);
+    int rc = blobcache_commit_file(bc, path, hex);
+    if (!rc) blobcache_mark_verified(bc, hex); /* the caller verified the content */
+    return rc;
+}
+
+/* Path of sibling store `name`'s copy of hex; false when it is not a candidate (ours, a dot
+ * entry, too long). */
+static bool sibling_path(const struct blobcache *bc, const char *name, const char *hex,
+                         const char *target, char *out, size_t outlen)
+{
+    if (name[0] == '.') return false;
+    int n = snprintf(out, outlen, "%s/%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", bc->share,
+                     name, hex, hex);
+    return n > 0 && (size_t)n < outlen && strcmp(out, target) != 0;
+}
+
+bool blobcache_sibling_has(const struct blobcache *bc, const char *hex, uint64_t size)
+{
+    char target[PATH_MAX], candidate[PATH_MAX];
+    if (!bc->share[0] || blobcache_data_path(bc, hex, target, sizeof(target))) return false;
+    DIR *d = opendir(bc->share);
+    if (!d) return false;
+    struct dirent *de;
+    bool found = false;
+    while (!found && (de = readdir(d))) {
+        struct stat st;
+        found = sibling_path(bc, de->d_name, hex, target, candidate, sizeof(candidate)) &&
+                stat(candidate, &st) == 0 && (uint64_t)st.st_size == size;
+    }
+    closedir(d);
+    return found;
+}
+
+/* A sibling's copy may have been damaged since it was stored: it is hashed before it is
+ * linked (once per mount: the linked blob is then verified here). A damaged copy is removed;
+ * the stores under the cache directory are all registryfs's own. */
+static bool sibling_is_sound(const char *candidate, const char *hex, uint64_t size)
+{
+    int fd = open(candidate, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char actual[SHA256_HEX_LEN + 1];
+    int rc = sha256_hex_of_fd(fd, size, actual);
+    if (rc == 0 && strcmp(actual, hex) != 0) {
+        log_error("cache: %s hashes to sha256:%s; discarding it instead of linking it", candidate,
+                  actual);
+        struct stat mine, now;
+        if (fstat(fd, &mine) == 0 && stat(candidate, &now) == 0 && mine.st_ino == now.st_ino &&
+            mine.st_dev == now.st_dev)
+            unlink(candidate);
+        rc = -EIO;
+    } else if (rc) {
+        log_warn("cache: cannot read %s: %s", candidate, strerror(-rc));
+    }
+    close(fd);
+    return rc == 0;
 }
 
 /* A blob is stored once per machine: the stores of other registries (and the cache, for a
  * storage tree) are looked up first, and a verified copy found there is hardlinked. Across
- * filesystems link() fails and the caller copies. */
+ * filesystems link() fails and the caller copies. Called without bc->lock (it hashes). */
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
 {
     if (!bc->share[0]) return -ENOENT;
@@ -151,11 +210,9 @@ int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
     while (rc == 0 && (de = readdir(d))) {
         char candidate[PATH_MAX];
         struct stat st;
-        if (de->d_name[0] == '.' ||
-            snprintf(candidate, sizeof(candidate),
-                     "%s/%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", bc->share, de->d_name,
-                     hex, hex) >= (int)sizeof(candidate) ||
-            strcmp(candidate, target) == 0 || stat(candidate, &st) || (uint64_t)st.st_size != size)
+        if (!sibling_path(bc, de->d_name, hex, target, candidate, sizeof(candidate)) ||
+            stat(candidate, &st) || (uint64_t)st.st_size != size ||
+            !sibling_is_sound(candidate, hex, size))
             continue;
         char *slash = strrchr(target, '/');
         *slash = '\0';
@@ -163,8 +220,10 @@ int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
         *slash = '/';
         if (made == 0 && link(candidate, target) == 0) {
             closedir(d);
+            blobcache_mark_verified(bc, hex);
             return 0;
         }
+        if (made == 0 && errno == EEXIST) break; /* stored meanwhile: checked when opened */
     }
     closedir(d);
     return -ENOENT;

@@ -19,9 +19,23 @@ struct blob_reader {
     uint64_t size;
     int fd;                 /* the stored blob */
     struct download *dl;    /* or the download filling it */
-    struct blob_source src; /* until the first read starts the download */
-    pthread_mutex_t start;  /* several FUSE threads may read one handle at once */
+    struct blob_source src; /* until the first read starts the download, or the stored
+                               blob is verified (a damaged one is fetched again) */
+    pthread_mutex_t start;  /* several FUSE threads may read one handle at once: guards fd,
+                               dl, ck and src changes after the open */
+    struct check *ck;       /* the verification of fd, until its verdict */
+    int damaged_fd;         /* fd after it failed verification: kept open until the close,
+                               since a concurrent read may still be using it */
+    uint64_t served;        /* end of the bytes read from fd before its verdict (atomic) */
+    bool poisoned;          /* got damaged bytes: every later read is EIO (under start), or
+                               the kernel's retry of a failed read-ahead would end the file
+                               with bytes of the fetched copy after the damaged ones */
 };
+
+/* A blob up to this size is verified before its first byte is served, not behind the reader:
+ * the hash takes a few milliseconds, and a damaged copy is then replaced before the reader
+ * has seen any of it. */
+#define CHECK_UPFRONT_MAX (8u << 20)
 
 int blobcache_new(const char *root, const char *partial, const char *share, struct blobcache **out)
 {
@@ -46,6 +60,11 @@ int blobcache_new(const char *root, const char *partial, const char *share, stru
         free(bc);
         return rc;
     }
+    rc = blobcache_tidy_start(bc);
+    if (rc) {
+        free(bc);
+        return rc;
+    }
     pthread_mutex_init(&bc->lock, NULL);
     pthread_cond_init(&bc->idle, NULL);
     strmap_init(&bc->verified);
@@ -60,9 +79,10 @@ void blobcache_free(struct blobcache *bc)
 {
     if (!bc) return;
     pthread_mutex_lock(&bc->lock);
-    while (bc->running)
+    while (bc->running || bc->checking)
         pthread_cond_wait(&bc->idle, &bc->lock);
     pthread_mutex_unlock(&bc->lock);
+    blobcache_tidy_end(bc);
     pthread_mutex_destroy(&bc->lock);
     pthread_cond_destroy(&bc->idle);
     slots_destroy(&bc->parts);
@@ -96,7 +116,7 @@ static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
 static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size)
 {
     pthread_mutex_lock(&bc->lock);
-    bool known = strmap_get(&bc->verified, hex) != NULL;
+    bool known = blobcache_is_verified_locked(bc, hex);
     pthread_mutex_unlock(&bc->lock);
     if (known) return 0;
     char actual[SHA256_HEX_LEN + 1];
@@ -105,16 +125,13 @@ static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t s
         log_error("storage: blob %s holds content sha256:%s", hex, actual);
         rc = -EIO;
     }
-    if (rc == 0) {
-        pthread_mutex_lock(&bc->lock);
-        strmap_put(&bc->verified, hex, (void *)1, NULL);
-        pthread_mutex_unlock(&bc->lock);
-    }
+    if (rc == 0) blobcache_mark_verified(bc, hex);
     return rc;
 }
 
-/* Joins the running download of the blob, or opens the stored copy (linking it from a sibling
- * store first if one has it). Called with bc->lock held. 1 when neither exists. */
+/* Joins the running download of the blob, or opens the stored copy; a copy of the own store
+ * not verified in this mount yet gets a check. Called with bc->lock held. 1 when neither
+ * exists. */
 static int attach_existing(struct blob_reader *r)
 {
     struct blobcache *bc = r->bc;
@@ -131,13 +148,47 @@ static int attach_existing(struct blob_reader *r)
         r->fd = -1;
         return -EIO;
     }
-    if (r->fd < 0 && blobcache_link_sibling(bc, r->hex, r->size) == 0)
-        r->fd = open_stored(bc, r->hex, r->size);
     if (r->fd < 0) {
         r->fd = -1;
         return 1;
     }
-    return 0;
+    if (bc->foreign || blobcache_is_verified_locked(bc, r->hex)) return 0;
+    int rc = check_start(bc, r->hex, r->size, r->fd, &r->ck);
+    if (rc) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    return rc;
+}
+
+/*
+ * attach_existing, after linking the blob from a sibling store when neither exists (that
+ * verifies the sibling's copy first, so it runs without bc->lock); with `start`, a download
+ * starts when the blob is nowhere. 1 when nothing was attached.
+ */
+static int attach(struct blob_reader *r, bool start)
+{
+    struct blobcache *bc = r->bc;
+    pthread_mutex_lock(&bc->lock);
+    int rc = attach_existing(r);
+    pthread_mutex_unlock(&bc->lock);
+    if (rc != 1) return rc;
+    blobcache_link_sibling(bc, r->hex, r->size);
+    pthread_mutex_lock(&bc->lock);
+    rc = attach_existing(r);
+    if (rc == 1 && start && !r->src.fetch) {
+        log_error("cache: blob %s: damaged, and no source left to fetch it from", r->hex);
+        rc = -EIO;
+    } else if (rc == 1 && start) {
+        rc = download_start(bc, r->hex, r->size, &r->src, &r->dl);
+        r->src.free_arg = NULL; /* download_start owns it now, even on failure */
+        if (rc == 0) {          /* the caller's reference becomes this reader's */
+            download_add_reader(r->dl);
+            download_put(r->dl);
+        }
+    }
+    pthread_mutex_unlock(&bc->lock);
+    return rc;
 }
 
 static void drop_source(struct blob_reader *r)
@@ -145,6 +196,7 @@ static void drop_source(struct blob_reader *r)
     if (r->src.free_arg) r->src.free_arg(r->src.arg);
     r->src.free_arg = NULL;
     r->src.arg = NULL;
+    r->src.fetch = NULL;
 }
 
 int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
@@ -158,19 +210,18 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
     r->bc = bc;
     memcpy(r->hex, hex, SHA256_HEX_LEN + 1);
     r->fd = -1;
+    r->damaged_fd = -1;
     r->size = size;
     r->src = *src;
     pthread_mutex_init(&r->start, NULL);
 
-    pthread_mutex_lock(&bc->lock);
-    int rc = attach_existing(r);
-    pthread_mutex_unlock(&bc->lock);
+    int rc = attach(r, false);
     if (rc == 1)
         rc = 0; /* the download starts with the first read: cp within the mount needs none */
     if (rc == 0 && r->fd >= 0 && bc->foreign) rc = verify_once(bc, r->fd, hex, size);
     if (rc == 0 && r->fd >= 0 && r->src.layer_repo)
         storage_link_layer(bc->root, r->src.layer_repo, hex);
-    if (r->fd >= 0 || r->dl) drop_source(r);
+    if ((r->fd >= 0 && !r->ck) || r->dl) drop_source(r);
     if (rc) {
         blobcache_close(r);
         return rc;
@@ -184,20 +235,11 @@ static int ensure_started(struct blob_reader *r)
 {
     int rc = 0;
     pthread_mutex_lock(&r->start);
-    if (r->fd < 0 && !r->dl) {
-        struct blobcache *bc = r->bc;
-        pthread_mutex_lock(&bc->lock);
-        rc = attach_existing(r);
-        if (rc == 1) {
-            rc = download_start(bc, r->hex, r->size, &r->src, &r->dl);
-            r->src.free_arg = NULL; /* download_start owns it now, even on failure */
-            if (rc == 0) {          /* the caller's reference becomes this reader's */
-                download_add_reader(r->dl);
-                download_put(r->dl);
-            }
-        }
-        pthread_mutex_unlock(&bc->lock);
-        drop_source(r);
+    if (r->poisoned) {
+        rc = -EIO;
+    } else if (r->fd < 0 && !r->dl) {
+        rc = attach(r, true);
+        if (!r->ck) drop_source(r); /* a check's verdict may still need it */
     }
     pthread_mutex_unlock(&r->start);
     return rc;
@@ -228,18 +270,66 @@ static int wait_for_bytes(struct download *dl, uint64_t end)
     return rc == -ENOENT || rc == -EACCES ? rc : (rc ? -EIO : 0);
 }
 
+/*
+ * A read of a stored blob whose check runs: bytes before the end are served at once (the hash
+ * follows behind), the end (and all of a small blob) only after the verdict. A damaged copy is
+ * replaced by a download, unless this reader already got bytes of it: those cannot be taken
+ * back, so it gets EIO (later readers get the downloaded copy).
+ */
+static int settle_check(struct blob_reader *r, uint64_t end)
+{
+    pthread_mutex_lock(&r->start);
+    struct check *ck = r->ck;
+    pthread_mutex_unlock(&r->start);
+    if (!ck) return 0;
+    if (end < r->size && r->size > CHECK_UPFRONT_MAX) {
+        uint64_t seen = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
+        while (seen < end && !__atomic_compare_exchange_n(&r->served, &seen, end, true,
+                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+        return 0;
+    }
+    int verdict = check_wait(ck);
+    uint64_t served = 0;
+    pthread_mutex_lock(&r->start);
+    if (r->ck == ck) { /* the first of the handle's readers to see the verdict applies it */
+        r->ck = NULL;
+        if (verdict == 0) {
+            drop_source(r);
+        } else {
+            r->damaged_fd = r->fd;
+            r->fd = -1;
+            served = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
+            r->poisoned = served > 0;
+        }
+        check_put(ck);
+    }
+    pthread_mutex_unlock(&r->start);
+    if (verdict == 0) return 0;
+    if (served)
+        log_error("cache: blob %s: a reader got %llu bytes of a damaged cached copy before the "
+                  "damage was found; it gets EIO, later opens get the blob fetched again",
+                  r->hex, (unsigned long long)served);
+    return served ? -EIO : ensure_started(r);
+}
+
 ssize_t blobcache_pread(struct blob_reader *r, void *buf, size_t len, uint64_t off)
 {
     if (off >= r->size) return 0;
     if (len > r->size - off) len = (size_t)(r->size - off);
     int rc = ensure_started(r);
+    if (!rc) rc = settle_check(r, off + len);
     if (rc) return rc;
+    pthread_mutex_lock(&r->start);
     int fd = r->fd;
-    if (r->dl) {
-        rc = wait_for_bytes(r->dl, off + len);
+    struct download *dl = r->dl;
+    pthread_mutex_unlock(&r->start);
+    if (dl) {
+        rc = wait_for_bytes(dl, off + len);
         if (rc) return rc;
-        fd = r->dl->fd;
+        fd = dl->fd;
     }
+    if (fd < 0) return -EIO; /* a concurrent read of the handle found its copy damaged */
     size_t done = 0;
     while (done < len) {
         ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
@@ -255,6 +345,8 @@ void blobcache_close(struct blob_reader *r)
 {
     if (!r) return;
     if (r->fd >= 0) close(r->fd);
+    if (r->damaged_fd >= 0) close(r->damaged_fd);
+    if (r->ck) check_put(r->ck);
     if (r->dl) download_remove_reader(r->dl);
     drop_source(r);
     pthread_mutex_destroy(&r->start);
@@ -289,7 +381,9 @@ void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
     struct stat st;
     bool stored = blobcache_data_path(bc, hex, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
                   (uint64_t)st.st_size == size;
-    if (!busy && !stored && !bc->foreign && blobcache_link_sibling(bc, hex, size) != 0) {
+    /* A sibling's copy is linked by the reader (it is verified first, which is not done
+     * under bc->lock); read-ahead only avoids downloading it. */
+    if (!busy && !stored && !bc->foreign && !blobcache_sibling_has(bc, hex, size)) {
         download_start(bc, hex, size, &own, &dl);
         own.free_arg = NULL; /* download_start owns it now, even on failure */
     }
