@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,6 +309,16 @@ static int run_parts(struct download *dl)
     return dl->part_error;
 }
 
+/* A download that failed because the disk is full (the error may arrive as EIO through the
+ * fetch), or that could not finish there now: its partial file is not worth keeping. */
+static bool out_of_room(struct download *dl, int rc)
+{
+    struct statvfs vfs;
+    if (rc == -ENOSPC || rc == -EDQUOT) return true;
+    return fstatvfs(dl->fd, &vfs) == 0 &&
+           (uint64_t)vfs.f_bavail * vfs.f_frsize < dl->size - dl->arrived;
+}
+
 /* Everything from `arrived` on: in parts when the blob is large, in one stream when the
  * registry cannot serve ranges. Afterwards the partial file holds exactly the verified-to-be
  * prefix, so an interrupted download resumes from its end. */
@@ -321,8 +332,14 @@ static int fetch_rest(struct download *dl)
         rc = plan_parts(dl, dl->arrived, false);
         if (!rc) rc = run_parts(dl);
     }
-    if (rc && ftruncate(dl->fd, (off_t)dl->arrived) != 0)
+    if (rc && out_of_room(dl, rc)) {
+        /* Kept, it would hold the disk full and fail every later download too: removed (its
+         * blocks are freed when the last reader lets go of the download). */
+        char path[PATH_MAX];
+        if (blobcache_partial_path(dl->bc, dl->hex, path, sizeof(path)) == 0) unlink(path);
+    } else if (rc && ftruncate(dl->fd, (off_t)dl->arrived) != 0) {
         log_warn("blob sha256:%s: cannot cut the partial file: %s", dl->hex, strerror(errno));
+    }
     return rc;
 }
 
@@ -347,8 +364,9 @@ static int verify_and_commit(struct download *dl)
     int rc = blobcache_commit_file(dl->bc, partial, dl->hex);
     if (rc)
         log_error("blob sha256:%s: cannot store it: %s", dl->hex, strerror(-rc));
-    else if (dl->src.layer_repo)
-        storage_link_layer(dl->bc->root, dl->src.layer_repo, dl->hex);
+    else
+        blobcache_mark_verified(dl->bc, dl->hex); /* later opens in this mount need no check */
+    if (!rc && dl->src.layer_repo) storage_link_layer(dl->bc->root, dl->src.layer_repo, dl->hex);
     return rc;
 }
 
