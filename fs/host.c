@@ -11,20 +11,9 @@
 #include "cache/storage.h"
 #include "common/log.h"
 #include "fs/backend.h"
+#include "fs/host_meta.h"
 #include "fs/image_view.h"
 #include "fs/stage.h"
-
-struct tag_ref {
-    char digest[DIGEST_STR_LEN + 1];
-    time_t fetched_at;
-};
-
-static void free_cached_list(void *p)
-{
-    struct cached_list *cl = p;
-    strlist_free(&cl->items);
-    free(cl);
-}
 
 bool host_is_storage_path(const char *address)
 {
@@ -87,9 +76,7 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
         return rc;
     }
     pthread_mutex_init(&h->lock, NULL);
-    strmap_init(&h->tags);
-    strmap_init(&h->tag_refs);
-    strmap_init(&h->views);
+    meta_init(h);
     strmap_init(&h->stages);
     strmap_init(&h->blob_homes);
     *out = h;
@@ -109,6 +96,7 @@ void host_free(struct host *h)
 {
     if (!h) return;
     host_drop_stages(h);
+    meta_destroy(h); /* waits for background refreshes, which use the registry */
     blobcache_free(h->blobs);
     if (h->local_root) { /* leave the tree as distribution would: no staging directory */
         char partial[PATH_MAX + 32];
@@ -117,10 +105,6 @@ void host_free(struct host *h)
     }
     free(h->local_root);
     registry_free(h->reg);
-    strlist_free(&h->catalog.items);
-    strmap_clear(&h->tags, free_cached_list);
-    strmap_clear(&h->tag_refs, free);
-    strmap_clear(&h->views, image_view_put_void);
     strmap_clear(&h->stages, stage_put_void);
     strmap_clear(&h->blob_homes, free);
     strlist_free(&h->created_dirs);
@@ -128,220 +112,126 @@ void host_free(struct host *h)
     free(h);
 }
 
-static bool is_fresh(const struct host *h, time_t fetched_at)
+/* ---- lookups: each reads its answer under h->lock (see fs/host_meta.h) ---- */
+
+struct flags_ctx {
+    const char *path;
+    int flags;
+};
+
+/* DIR_IS_REPO and DIR_IS_NAMESPACE of c->path from the catalog. */
+static int use_catalog_flags(const struct meta *m, void *ctx)
 {
-    return time(NULL) - fetched_at < h->cfg->ttl;
-}
-
-/*
- * Brings a cached list up to date. The request runs unlocked (two threads may both fetch; the
- * later answer wins, which is harmless). A failure keeps a stale list when there is one.
- */
-typedef int (*list_fetch_fn)(struct host *h, const char *arg, struct strlist *out);
-
-static int fetch_catalog(struct host *h, const char *unused, struct strlist *out)
-{
-    (void)unused;
-    return backend_catalog(h, out);
-}
-
-static int refresh_list(struct host *h, struct cached_list *cl, list_fetch_fn fetch,
-                        const char *arg)
-{
-    pthread_mutex_lock(&h->lock);
-    bool fresh = cl->valid && is_fresh(h, cl->fetched_at);
-    int status = cl->status;
-    pthread_mutex_unlock(&h->lock);
-    if (fresh) return status;
-
-    struct strlist items = STRLIST_INIT;
-    int rc = fetch(h, arg, &items);
-    strlist_sort_unique(&items);
-    pthread_mutex_lock(&h->lock);
-    bool keep_stale = rc && rc != -ENOENT && rc != -ENOTSUP && cl->valid && cl->status == 0;
-    if (keep_stale) {
-        log_warn("%s: refresh of %s failed (%s); serving the cached answer", h->name,
-                 arg ? arg : "catalog", strerror(-rc));
-        rc = 0;
-    } else {
-        strlist_free(&cl->items);
-        cl->items = items;
-        items = (struct strlist)STRLIST_INIT;
-        cl->status = rc;
-        cl->valid = true;
-    }
-    /* Transient failures are not remembered, so the next access asks again. */
-    if (rc == 0 || rc == -ENOENT || rc == -ENOTSUP || keep_stale)
-        cl->fetched_at = time(NULL);
-    else
-        cl->valid = false;
-    pthread_mutex_unlock(&h->lock);
-    strlist_free(&items);
-    return rc;
-}
-
-static int refresh_catalog(struct host *h)
-{
-    return refresh_list(h, &h->catalog, fetch_catalog, NULL);
-}
-
-static struct cached_list *tag_list_of(struct host *h, const char *repo)
-{
-    pthread_mutex_lock(&h->lock);
-    struct cached_list *cl = strmap_get(&h->tags, repo);
-    if (!cl && (cl = calloc(1, sizeof(*cl))) && strmap_put(&h->tags, repo, cl, NULL)) {
-        free(cl);
-        cl = NULL;
-    }
-    pthread_mutex_unlock(&h->lock);
-    return cl;
-}
-
-static int refresh_tags(struct host *h, const char *repo, struct cached_list **out)
-{
-    struct cached_list *cl = tag_list_of(h, repo);
-    if (!cl) return -ENOMEM;
-    *out = cl;
-    return refresh_list(h, cl, backend_tags, repo);
-}
-
-/* First index whose item is >= key in a sorted list. */
-static size_t lower_bound(const struct strlist *l, const char *key)
-{
-    size_t lo = 0, hi = l->len;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(l->items[mid], key) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int catalog_flags_locked(const struct host *h, const char *path)
-{
-    const struct strlist *cat = &h->catalog.items;
-    if (!*path) return DIR_IS_NAMESPACE;
-    int flags = strlist_contains_sorted(cat, path) ? DIR_IS_REPO : 0;
+    struct flags_ctx *c = ctx;
+    if (m->status) return m->status;
+    const struct packlist *cat = &m->list;
+    c->flags = packlist_contains(cat, c->path) ? DIR_IS_REPO : 0;
     char prefix[REF_NAME_MAX + 2];
-    snprintf(prefix, sizeof(prefix), "%s/", path);
-    size_t i = lower_bound(cat, prefix);
-    if (i < cat->len && strncmp(cat->items[i], prefix, strlen(prefix)) == 0)
-        flags |= DIR_IS_NAMESPACE;
-    return flags;
+    snprintf(prefix, sizeof(prefix), "%s/", c->path);
+    size_t i = packlist_lower_bound(cat, prefix);
+    if (i < cat->len && strncmp(packlist_at(cat, i), prefix, strlen(prefix)) == 0)
+        c->flags |= DIR_IS_NAMESPACE;
+    return 0;
+}
+
+static int use_status(const struct meta *m, void *ctx)
+{
+    (void)ctx;
+    return m->status;
 }
 
 int host_dir_flags(struct host *h, const char *path)
 {
-    int rc = refresh_catalog(h);
+    if (!*path) return DIR_IS_NAMESPACE;
+    struct meta_req r;
+    struct flags_ctx c = {.path = path};
+    meta_req_catalog(&r);
+    int rc = meta_with(h, &r, use_catalog_flags, &c);
     if (rc == -ENOTSUP) {
         /* No catalog (Docker Hub, GHCR): any valid name may be a namespace; a repository is
          * one whose tag list answers. */
-        if (!*path) return DIR_IS_NAMESPACE;
-        struct cached_list *cl;
-        rc = refresh_tags(h, path, &cl);
+        meta_req_tags(&r, path);
+        rc = meta_with(h, &r, use_status, NULL);
         if (rc == 0) return DIR_IS_REPO | DIR_IS_NAMESPACE;
         return rc == -ENOENT ? DIR_IS_NAMESPACE : rc;
     }
-    if (rc) return rc;
-    pthread_mutex_lock(&h->lock);
-    int flags = catalog_flags_locked(h, path);
-    pthread_mutex_unlock(&h->lock);
-    return flags;
+    return rc ? rc : c.flags;
+}
+
+struct children_ctx {
+    const char *prefix;
+    struct strlist *out;
+};
+
+static int use_children(const struct meta *m, void *ctx)
+{
+    struct children_ctx *c = ctx;
+    if (m->status) return m->status;
+    size_t plen = strlen(c->prefix);
+    int rc = 0;
+    for (size_t i = packlist_lower_bound(&m->list, c->prefix); i < m->list.len && rc == 0; i++) {
+        const char *item = packlist_at(&m->list, i);
+        if (strncmp(item, c->prefix, plen) != 0) break;
+        const char *rest = item + plen;
+        rc = strlist_push_n(c->out, rest, strcspn(rest, "/"));
+    }
+    return rc;
 }
 
 int host_dir_children(struct host *h, const char *path, struct strlist *out)
 {
-    int rc = refresh_catalog(h);
+    char prefix[REF_NAME_MAX + 2] = "";
+    if (*path) snprintf(prefix, sizeof(prefix), "%s/", path);
+    struct children_ctx c = {.prefix = prefix, .out = out};
+    struct meta_req r;
+    meta_req_catalog(&r);
+    int rc = meta_with(h, &r, use_children, &c);
     if (rc == -ENOTSUP) return 0;
-    if (rc) return rc;
-    char prefix[REF_NAME_MAX + 2];
-    size_t plen = *path ? (size_t)snprintf(prefix, sizeof(prefix), "%s/", path) : 0;
-    if (!*path) prefix[0] = '\0';
-    pthread_mutex_lock(&h->lock);
-    const struct strlist *cat = &h->catalog.items;
-    for (size_t i = lower_bound(cat, prefix); i < cat->len && rc == 0; i++) {
-        const char *item = cat->items[i];
-        if (strncmp(item, prefix, plen) != 0) break;
-        const char *rest = item + plen;
-        rc = strlist_push_n(out, rest, strcspn(rest, "/"));
-    }
-    pthread_mutex_unlock(&h->lock);
     strlist_sort_unique(out);
+    return rc;
+}
+
+static int use_copy(const struct meta *m, void *ctx)
+{
+    if (m->status) return m->status;
+    int rc = 0;
+    for (size_t i = 0; i < m->list.len && rc == 0; i++)
+        rc = strlist_push(ctx, packlist_at(&m->list, i));
     return rc;
 }
 
 int host_tags(struct host *h, const char *repo, struct strlist *out)
 {
-    struct cached_list *cl;
-    int rc = refresh_tags(h, repo, &cl);
-    if (rc) return rc;
-    pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < cl->items.len && rc == 0; i++)
-        rc = strlist_push(out, cl->items.items[i]);
-    pthread_mutex_unlock(&h->lock);
-    return rc;
+    struct meta_req r;
+    meta_req_tags(&r, repo);
+    return meta_with(h, &r, use_copy, out);
+}
+
+static int use_contains(const struct meta *m, void *ctx)
+{
+    if (m->status) return m->status;
+    return packlist_contains(&m->list, ctx) ? 0 : -ENOENT;
 }
 
 int host_has_tag(struct host *h, const char *repo, const char *tag)
 {
-    struct cached_list *cl;
-    int rc = refresh_tags(h, repo, &cl);
-    if (rc) return rc;
-    pthread_mutex_lock(&h->lock);
-    bool found = strlist_contains_sorted(&cl->items, tag);
-    pthread_mutex_unlock(&h->lock);
-    return found ? 0 : -ENOENT;
+    struct meta_req r;
+    meta_req_tags(&r, repo);
+    return meta_with(h, &r, use_contains, (void *)tag);
 }
 
-static int store_manifest(struct host *h, const char *digest, const struct buf *body)
+static int use_digest(const struct meta *m, void *ctx)
 {
-    int rc = blobcache_put_small(h->blobs, digest + strlen(DIGEST_PREFIX), body->data, body->len);
-    if (rc) log_warn("%s: cannot cache manifest %s: %s", h->name, digest, strerror(-rc));
-    return rc;
+    memcpy(ctx, m->digest, DIGEST_STR_LEN + 1);
+    return 0;
 }
 
 int host_resolve_tag(struct host *h, const char *repo, const char *tag,
                      char digest[DIGEST_STR_LEN + 1])
 {
-    char key[REF_NAME_MAX + REF_TAG_MAX + 2];
-    snprintf(key, sizeof(key), "%s:%s", repo, tag);
-    pthread_mutex_lock(&h->lock);
-    struct tag_ref *ref = strmap_get(&h->tag_refs, key);
-    if (ref && is_fresh(h, ref->fetched_at)) {
-        memcpy(digest, ref->digest, DIGEST_STR_LEN + 1);
-        pthread_mutex_unlock(&h->lock);
-        return 0;
-    }
-    pthread_mutex_unlock(&h->lock);
-
-    struct buf body;
-    buf_init(&body, MANIFEST_MAX_BYTES);
-    int rc = backend_get_manifest(h, repo, tag, &body, digest);
-    if (rc == 0 && !h->local_root && store_manifest(h, digest, &body) == 0)
-        storage_link_tag(blobcache_root(h->blobs), repo, tag, digest + strlen(DIGEST_PREFIX));
-    buf_free(&body);
-
-    pthread_mutex_lock(&h->lock);
-    ref = strmap_get(&h->tag_refs, key);
-    if (rc == 0) {
-        if (!ref && (ref = calloc(1, sizeof(*ref))) && strmap_put(&h->tag_refs, key, ref, NULL)) {
-            free(ref);
-            ref = NULL;
-        }
-        if (ref) {
-            memcpy(ref->digest, digest, DIGEST_STR_LEN + 1);
-            ref->fetched_at = time(NULL);
-        }
-    } else if (ref && rc != -ENOENT && rc != -EACCES) {
-        log_warn("%s: cannot refresh %s (%s); serving the cached digest", h->name, key,
-                 strerror(-rc));
-        memcpy(digest, ref->digest, DIGEST_STR_LEN + 1);
-        rc = 0;
-    }
-    pthread_mutex_unlock(&h->lock);
-    return rc;
+    struct meta_req r;
+    meta_req_tag(&r, repo, tag);
+    return meta_with(h, &r, use_digest, digest);
 }
 
 int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out)
@@ -351,11 +241,15 @@ int host_manifest(struct host *h, const char *repo, const char *digest, struct b
         storage_link_revision(blobcache_root(h->blobs), repo, hex); /* best effort */
         return 0;
     }
+    bool probe;
+    int rc = meta_gate(h, &probe); /* within a back-off window: the remembered failure */
+    if (rc) return rc;
     char actual[DIGEST_STR_LEN + 1];
     buf_reset(out);
     out->limit = MANIFEST_MAX_BYTES;
-    int rc = backend_get_manifest(h, repo, digest, out, actual);
-    if (rc == 0 && !h->local_root && store_manifest(h, digest, out) == 0)
+    rc = backend_get_manifest(h, repo, digest, out, actual);
+    meta_record(h, digest, rc, probe);
+    if (rc == 0 && !h->local_root && host_store_manifest(h, digest, out) == 0)
         storage_link_revision(blobcache_root(h->blobs), repo, hex);
     return rc;
 }
@@ -434,12 +328,21 @@ bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX 
 
 void host_invalidate_repo(struct host *h, const char *repo, const char *tag)
 {
-    char key[REF_NAME_MAX + REF_TAG_MAX + 2];
-    snprintf(key, sizeof(key), "%s:%s", repo, tag);
-    pthread_mutex_lock(&h->lock);
-    h->catalog.valid = false;
-    struct cached_list *cl = strmap_get(&h->tags, repo);
-    if (cl) cl->valid = false;
-    free(strmap_remove(&h->tag_refs, key));
-    pthread_mutex_unlock(&h->lock);
+    struct meta_req r;
+    meta_req_catalog(&r);
+    meta_forget(h, r.key);
+    meta_req_tags(&r, repo);
+    meta_forget(h, r.key);
+    meta_req_tag(&r, repo, tag);
+    meta_forget(h, r.key);
+}
+
+struct image_view *host_view_get(struct host *h, const char *hex)
+{
+    return meta_view_get(h, hex);
+}
+
+struct image_view *host_view_keep(struct host *h, struct image_view *v, size_t bytes)
+{
+    return meta_view_keep(h, v, bytes);
 }

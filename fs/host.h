@@ -1,14 +1,17 @@
 /*
  * One registry as the filesystem sees it: its transport, its blob cache, and the TTL caches of
- * its catalog, tag lists and tag→digest answers. Within the TTL nothing here makes a request;
- * after it, a failed refresh keeps serving the stale answer (with a log line) so cached images
- * stay readable while the registry is away.
+ * its catalog, tag lists, tag→digest answers and image views. Within the TTL nothing here makes
+ * a request. After it, one refresh per item runs at a time (others get the stale answer); a
+ * failed refresh starts a back-off window for the whole registry during which stale answers are
+ * served at once and uncached ones fail at once, so cached images stay readable at local speed
+ * while the registry is away or stalled. The caches are bounded in bytes (LRU eviction).
  */
 #ifndef REGISTRYFS_HOST_H
 #define REGISTRYFS_HOST_H
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "cache/blobcache.h"
@@ -20,12 +23,12 @@
 #define DIR_IS_REPO 1
 #define DIR_IS_NAMESPACE 2
 
-struct cached_list {
-    struct strlist items; /* sorted */
-    time_t fetched_at;
-    int status; /* 0, or the -errno of the last answer */
-    bool valid;
-};
+/* Metadata kept per registry, whatever the registry lists: tag lists, catalog, tag answers
+ * and views together, least recently used evicted first. */
+#define HOST_META_BUDGET (16u << 20)
+
+struct meta; /* one cached answer (fs/host.c) */
+struct image_view;
 
 struct host {
     char name[PATH_MAX]; /* HOST[:PORT] (the directory name), or the storage tree path */
@@ -35,11 +38,22 @@ struct host {
     struct blobcache *blobs;
     struct readahead *readahead; /* the mount's (fs/readahead.h), set by its owner */
 
+    /* lock guards everything below. It is innermost: no other lock is taken while it is held,
+     * and no request runs under it (refreshes fetch unlocked, then store under it). */
     pthread_mutex_t lock;
-    struct cached_list catalog;
-    struct strmap tags;     /* repo → struct cached_list * */
-    struct strmap tag_refs; /* "repo:tag" → struct tag_ref * */
-    struct strmap views;    /* view key → struct image_view * */
+    pthread_cond_t refreshed; /* with lock: a refresh ended (waiters look again) */
+    struct strmap meta;       /* key → struct meta *: catalog, tag lists, tags, views */
+    struct meta *lru_newest;  /* the same entries, most recently used first */
+    struct meta *lru_oldest;  /* evicted first */
+    size_t meta_bytes;        /* their total charge, kept <= HOST_META_BUDGET */
+    struct strmap inflight;   /* keys with a refresh under way → (void *)1 */
+    int jobs;                 /* background refreshes running; host_free waits for 0 */
+    /* back-off after a failed refresh (the registry is down or stalls) */
+    int64_t retry_at_ms; /* CLOCK_MONOTONIC: no request for metadata before this */
+    int backoff_s;       /* the current window: 0 while healthy, then 5, 10, ... 60 */
+    int outage_rc;       /* the remembered failure, answered for uncached items meanwhile */
+    bool probing;        /* the one attempt after a window is under way */
+    int slow;            /* refreshes still running after a caller stopped waiting for them */
 
     /* -o rw */
     struct strmap stages;        /* "repo:tag" → struct stage * */
@@ -80,5 +94,11 @@ bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX 
 
 /* After a push or delete: forget the cached catalog, tag list and tag answers of repo. */
 void host_invalidate_repo(struct host *h, const char *repo, const char *tag);
+
+/* The cached view of manifest hex (a new reference), or NULL. */
+struct image_view *host_view_get(struct host *h, const char *hex);
+/* Keeps v (the caller's reference stays the caller's); returns a reference to the view to use:
+ * an equal one cached meanwhile, or v itself with a reference added. */
+struct image_view *host_view_keep(struct host *h, struct image_view *v, size_t bytes);
 
 #endif

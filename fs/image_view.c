@@ -9,8 +9,6 @@
 #include "fs/host.h"
 #include "transport/manifest.h"
 
-#define VIEW_CACHE_MAX 1024
-
 time_t mtime_of_digest(const char *hex)
 {
     /* 2000-01-01 plus up to ~20 years: plausible dates, never in the future. */
@@ -177,29 +175,18 @@ static int pick_platform(struct host *h, const char *repo, char digest[DIGEST_ST
 
 static struct image_view *cached_view(struct host *h, const char *hex)
 {
-    pthread_mutex_lock(&h->lock);
-    struct image_view *v = strmap_get(&h->views, hex);
-    if (v) image_view_hold(v);
-    pthread_mutex_unlock(&h->lock);
-    return v;
+    return host_view_get(h, hex);
+}
+
+/* What a view costs the host's metadata budget. */
+static size_t view_bytes(const struct image_view *v)
+{
+    return sizeof(*v) + v->manifest.cap + v->n_entries * sizeof(*v->entries);
 }
 
 static struct image_view *remember_view(struct host *h, struct image_view *v)
 {
-    pthread_mutex_lock(&h->lock);
-    struct image_view *existing = strmap_get(&h->views, v->hex);
-    if (existing) {
-        image_view_hold(existing);
-        pthread_mutex_unlock(&h->lock);
-        image_view_put(v);
-        return existing;
-    }
-    if (h->views.len >= VIEW_CACHE_MAX)
-        strmap_clear(&h->views, image_view_put_void); /* bounded memory; views rebuild cheaply */
-    image_view_hold(v);
-    if (strmap_put(&h->views, v->hex, v, NULL)) image_view_put(v);
-    pthread_mutex_unlock(&h->lock);
-    return v;
+    return host_view_keep(h, v, view_bytes(v));
 }
 
 int image_view_get(struct host *h, const char *repo, const char *ref, struct image_view **out)

@@ -1,0 +1,453 @@
+#include "fs/host_meta.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/blobcache.h"
+#include "cache/storage.h"
+#include "common/log.h"
+#include "fs/backend.h"
+#include "fs/image_view.h"
+
+#define BACKOFF_FIRST_S 5
+#define BACKOFF_MAX_S 60
+/* A caller that has a stale answer waits this long for a refresh before it is served the stale
+ * answer: a healthy registry answers well within it, and a stalled one cannot hold a FUSE
+ * request (and so the process that made it, even SIGKILLed) for the transport's timeouts. */
+#define REFRESH_PATIENCE_MS 2000
+/* What an entry costs beyond its strings: the map's entry, the key's and the struct's chunks */
+#define META_OVERHEAD 96
+
+static char sync_mark; /* h->inflight value of a refresh run by its caller */
+
+/* A refresh run in a thread of its own, so that its caller can stop waiting for it. */
+struct job {
+    struct host *h;
+    struct meta_req r;
+    bool probe;
+    bool slow; /* under h->lock: counted in h->slow */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void meta_req_catalog(struct meta_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = META_LIST;
+    snprintf(r->key, sizeof(r->key), "C");
+}
+
+void meta_req_tags(struct meta_req *r, const char *repo)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = META_LIST;
+    snprintf(r->repo, sizeof(r->repo), "%s", repo);
+    snprintf(r->key, sizeof(r->key), "T%s", repo);
+}
+
+void meta_req_tag(struct meta_req *r, const char *repo, const char *tag)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = META_TAG;
+    snprintf(r->repo, sizeof(r->repo), "%s", repo);
+    snprintf(r->tag, sizeof(r->tag), "%s", tag);
+    snprintf(r->key, sizeof(r->key), "R%s:%s", repo, tag);
+}
+
+/* ---- entries and their LRU order (h->lock held) ---- */
+
+static struct meta *meta_new(enum meta_kind kind, const char *key)
+{
+    struct meta *m = calloc(1, sizeof(*m));
+    if (m && !(m->key = strdup(key))) {
+        free(m);
+        m = NULL;
+    }
+    if (m) {
+        m->kind = kind;
+        m->bytes = sizeof(*m) + strlen(key) + 1 + META_OVERHEAD;
+    }
+    return m;
+}
+
+static void meta_free(struct meta *m)
+{
+    if (!m) return;
+    packlist_free(&m->list);
+    image_view_put(m->view);
+    free(m->key);
+    free(m);
+}
+
+static void lru_unlink(struct host *h, struct meta *m)
+{
+    if (m->newer)
+        m->newer->older = m->older;
+    else
+        h->lru_newest = m->older;
+    if (m->older)
+        m->older->newer = m->newer;
+    else
+        h->lru_oldest = m->newer;
+    m->newer = m->older = NULL;
+}
+
+static void lru_push_newest(struct host *h, struct meta *m)
+{
+    m->newer = NULL;
+    m->older = h->lru_newest;
+    if (h->lru_newest) h->lru_newest->newer = m;
+    h->lru_newest = m;
+    if (!h->lru_oldest) h->lru_oldest = m;
+}
+
+static void touch_locked(struct host *h, struct meta *m)
+{
+    lru_unlink(h, m);
+    lru_push_newest(h, m);
+}
+
+static void drop_locked(struct host *h, struct meta *m)
+{
+    strmap_remove(&h->meta, m->key);
+    lru_unlink(h, m);
+    h->meta_bytes -= m->bytes;
+    meta_free(m);
+}
+
+static void evict_locked(struct host *h)
+{
+    while (h->meta_bytes > HOST_META_BUDGET && h->lru_oldest)
+        drop_locked(h, h->lru_oldest);
+}
+
+/* Puts m in place of its key's entry. false (m not kept: the caller still owns it) when m
+ * alone is over the budget: it serves the call that fetched it only. */
+static bool insert_locked(struct host *h, struct meta *m)
+{
+    struct meta *old = strmap_get(&h->meta, m->key);
+    if (old) drop_locked(h, old);
+    if (m->bytes > HOST_META_BUDGET) {
+        log_warn("%s: %s takes %zu KiB, more than the %u MiB metadata budget: not cached", h->name,
+                 m->key + 1, m->bytes >> 10, HOST_META_BUDGET >> 20);
+        return false;
+    }
+    if (strmap_put(&h->meta, m->key, m, NULL)) return false;
+    lru_push_newest(h, m);
+    h->meta_bytes += m->bytes;
+    return true;
+}
+
+void meta_forget(struct host *h, const char *key)
+{
+    pthread_mutex_lock(&h->lock);
+    struct meta *m = strmap_get(&h->meta, key);
+    if (m) drop_locked(h, m);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- the back-off (h->lock held) ---- */
+
+/* The registry did not answer at all (as opposed to answering no, or us failing). */
+static bool is_outage(int rc)
+{
+    return rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+           rc == -EHOSTUNREACH || rc == -ENETUNREACH || rc == -EAGAIN;
+}
+
+static bool is_answer(int rc)
+{
+    return rc == 0 || rc == -ENOENT || rc == -ENOTSUP || rc == -EACCES;
+}
+
+static int gate_locked(struct host *h, bool *probe)
+{
+    *probe = false;
+    if (h->slow > 0) return h->outage_rc ? h->outage_rc : -EIO;
+    if (h->backoff_s == 0) return 0;
+    if (h->probing || now_ms() < h->retry_at_ms) return h->outage_rc;
+    h->probing = true; /* the one attempt of this window: everyone else keeps waiting */
+    *probe = true;
+    return 0;
+}
+
+static void record_locked(struct host *h, const char *what, int rc, bool probe)
+{
+    if (probe) h->probing = false;
+    if (is_answer(rc)) {
+        if (h->backoff_s) log_info("%s: the registry answers again", h->name);
+        h->backoff_s = 0;
+        h->retry_at_ms = 0;
+        return;
+    }
+    int64_t now = now_ms();
+    if (!is_outage(rc) || now < h->retry_at_ms) return; /* a concurrent failure set the window */
+    h->backoff_s = h->backoff_s ? h->backoff_s * 2 : BACKOFF_FIRST_S;
+    if (h->backoff_s > BACKOFF_MAX_S) h->backoff_s = BACKOFF_MAX_S;
+    h->retry_at_ms = now + h->backoff_s * 1000;
+    h->outage_rc = rc;
+    log_warn("%s: refresh of %s failed (%s); serving cached answers, no request for %d s", h->name,
+             what, strerror(-rc), h->backoff_s);
+}
+
+int meta_gate(struct host *h, bool *probe)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc = gate_locked(h, probe);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void meta_record(struct host *h, const char *what, int rc, bool probe)
+{
+    pthread_mutex_lock(&h->lock);
+    record_locked(h, what, rc, probe);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- fetching (unlocked) ---- */
+
+int host_store_manifest(struct host *h, const char *digest, const struct buf *body)
+{
+    int rc = blobcache_put_small(h->blobs, digest + strlen(DIGEST_PREFIX), body->data, body->len);
+    if (rc) log_warn("%s: cannot cache manifest %s: %s", h->name, digest, strerror(-rc));
+    return rc;
+}
+
+/* A registry's "no such repository" / "no catalog" is an answer, kept like a list. */
+static int fetch_list(struct host *h, const struct meta_req *r, struct meta *m)
+{
+    struct strlist items = STRLIST_INIT;
+    int rc = *r->repo ? backend_tags(h, r->repo, &items) : backend_catalog(h, &items);
+    if (rc == 0) {
+        strlist_sort_unique(&items);
+        rc = packlist_from(&items, &m->list);
+        m->bytes += packlist_bytes(&m->list);
+    } else if (rc == -ENOENT || rc == -ENOTSUP) {
+        m->status = rc;
+        rc = 0;
+    }
+    strlist_free(&items);
+    return rc;
+}
+
+static int fetch_tag(struct host *h, const struct meta_req *r, struct meta *m)
+{
+    struct buf body;
+    buf_init(&body, MANIFEST_MAX_BYTES);
+    int rc = backend_get_manifest(h, r->repo, r->tag, &body, m->digest);
+    if (rc == 0 && !h->local_root && host_store_manifest(h, m->digest, &body) == 0)
+        storage_link_tag(blobcache_root(h->blobs), r->repo, r->tag,
+                         m->digest + strlen(DIGEST_PREFIX));
+    buf_free(&body);
+    return rc;
+}
+
+/* The answer to r in a new entry (*out), or an error and no entry. */
+static int fetch(struct host *h, const struct meta_req *r, struct meta **out)
+{
+    *out = NULL;
+    struct meta *m = meta_new(r->kind, r->key);
+    if (!m) return -ENOMEM;
+    int rc = r->kind == META_LIST ? fetch_list(h, r, m) : fetch_tag(h, r, m);
+    if (rc)
+        meta_free(m);
+    else
+        *out = m;
+    return rc;
+}
+
+/*
+ * Ends a refresh under h->lock: wakes the waiters, records the outcome for the back-off, keeps
+ * a fresh answer (*kept: it is in the map now). A registry that no longer knows the item drops
+ * the stale entry; one that did not answer leaves it to be served meanwhile.
+ */
+static void finish_locked(struct host *h, const struct meta_req *r, struct meta *fresh, int rc,
+                          bool probe, bool *kept)
+{
+    *kept = false;
+    strmap_remove(&h->inflight, r->key);
+    pthread_cond_broadcast(&h->refreshed);
+    record_locked(h, r->key + 1, rc, probe);
+    if (rc == 0) {
+        fresh->fetched_at = time(NULL);
+        *kept = insert_locked(h, fresh);
+    } else if (!is_outage(rc)) {
+        struct meta *old = strmap_get(&h->meta, r->key);
+        if (old) drop_locked(h, old);
+    }
+}
+
+static void *job_main(void *arg)
+{
+    struct job *j = arg;
+    struct host *h = j->h;
+    struct meta *fresh;
+    int rc = fetch(h, &j->r, &fresh);
+    pthread_mutex_lock(&h->lock);
+    if (j->slow) h->slow--;
+    bool kept;
+    finish_locked(h, &j->r, fresh, rc, j->probe, &kept);
+    if (!kept) meta_free(fresh);
+    evict_locked(h);
+    h->jobs--;
+    pthread_cond_broadcast(&h->refreshed); /* meta_destroy may be waiting for the last job */
+    pthread_mutex_unlock(&h->lock);
+    free(j);
+    return NULL;
+}
+
+/* Starts r's refresh in a thread and waits for it a little (h->lock held). false when no
+ * thread could be started. */
+static bool refresh_in_background(struct host *h, const struct meta_req *r, bool probe)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j) return false;
+    *j = (struct job){.h = h, .r = *r, .probe = probe};
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    bool started = strmap_put(&h->inflight, r->key, j, NULL) == 0;
+    if (started && pthread_create(&tid, &attr, job_main, j) != 0) {
+        strmap_remove(&h->inflight, r->key);
+        started = false;
+    }
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        free(j);
+        return false;
+    }
+    h->jobs++;
+    int64_t deadline = now_ms() + REFRESH_PATIENCE_MS;
+    struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
+    while (strmap_get(&h->inflight, r->key) == j &&
+           pthread_cond_timedwait(&h->refreshed, &h->lock, &until) != ETIMEDOUT)
+        ;
+    if (strmap_get(&h->inflight, r->key) == j && !j->slow) {
+        j->slow = true; /* until it ends, nothing else asks: the registry is not answering */
+        h->slow++;
+        log_warn("%s: no answer for %s within %d ms; serving cached answers until it comes",
+                 h->name, r->key + 1, REFRESH_PATIENCE_MS);
+    }
+    return true;
+}
+
+/* Refreshes r in the caller's thread (h->lock held, released meanwhile) and uses the answer. */
+static int refresh_here(struct host *h, const struct meta_req *r, bool probe, meta_use_fn use,
+                        void *ctx)
+{
+    strmap_put(&h->inflight, r->key, &sync_mark, NULL); /* on ENOMEM, others just ask too */
+    pthread_mutex_unlock(&h->lock);
+    struct meta *fresh;
+    int rc = fetch(h, r, &fresh);
+    pthread_mutex_lock(&h->lock);
+    bool kept;
+    finish_locked(h, r, fresh, rc, probe, &kept);
+    if (rc == 0) rc = use(fresh, ctx);
+    if (!kept) meta_free(fresh);
+    evict_locked(h);
+    return rc;
+}
+
+int meta_with(struct host *h, const struct meta_req *r, meta_use_fn use, void *ctx)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc;
+    struct meta *m;
+    for (;;) {
+        m = strmap_get(&h->meta, r->key);
+        if (m && time(NULL) - m->fetched_at < h->cfg->ttl) break;
+        if (strmap_get(&h->inflight, r->key)) {
+            if (m) break; /* one refresh per item: the others get the stale answer */
+            pthread_cond_wait(&h->refreshed, &h->lock);
+            continue;
+        }
+        bool probe;
+        rc = gate_locked(h, &probe);
+        if (rc && m) break; /* within the back-off window: stale at local speed */
+        if (rc) goto out;
+        if (m && refresh_in_background(h, r, probe)) continue; /* look again */
+        rc = refresh_here(h, r, probe, use, ctx);
+        goto out;
+    }
+    touch_locked(h, m);
+    rc = use(m, ctx);
+out:
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* ---- views (immutable: no refresh, only eviction) ---- */
+
+struct image_view *meta_view_get(struct host *h, const char *hex)
+{
+    char key[META_KEY_MAX];
+    snprintf(key, sizeof(key), "V%s", hex);
+    struct image_view *v = NULL;
+    pthread_mutex_lock(&h->lock);
+    struct meta *m = strmap_get(&h->meta, key);
+    if (m) {
+        touch_locked(h, m);
+        v = m->view;
+        image_view_hold(v);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return v;
+}
+
+struct image_view *meta_view_keep(struct host *h, struct image_view *v, size_t bytes)
+{
+    char key[META_KEY_MAX];
+    snprintf(key, sizeof(key), "V%s", v->hex);
+    struct meta *m = meta_new(META_VIEW, key);
+    struct image_view *use = v;
+    pthread_mutex_lock(&h->lock);
+    struct meta *existing = strmap_get(&h->meta, key);
+    if (existing) {
+        use = existing->view; /* built twice concurrently: everyone shares the first */
+        image_view_hold(use);
+    } else if (m) {
+        image_view_hold(v); /* the entry's */
+        m->view = v;
+        m->bytes += bytes;
+        if (insert_locked(h, m)) m = NULL;
+        evict_locked(h);
+    }
+    pthread_mutex_unlock(&h->lock);
+    meta_free(m); /* not kept: drops the entry's reference */
+    if (use != v) image_view_put(v);
+    return use;
+}
+
+void meta_init(struct host *h)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->refreshed, &attr);
+    pthread_condattr_destroy(&attr);
+    strmap_init(&h->meta);
+    strmap_init(&h->inflight);
+}
+
+void meta_destroy(struct host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    while (h->jobs > 0) /* they use h->reg: bounded by the transport's timeouts */
+        pthread_cond_wait(&h->refreshed, &h->lock);
+    while (h->lru_oldest)
+        drop_locked(h, h->lru_oldest);
+    pthread_mutex_unlock(&h->lock);
+    strmap_clear(&h->meta, NULL);
+    strmap_clear(&h->inflight, NULL);
+    pthread_cond_destroy(&h->refreshed);
+}
