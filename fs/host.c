@@ -194,6 +194,7 @@ int host_dir_children(struct host *h, const char *path, struct strlist *out)
 static int use_copy(const struct meta *m, void *ctx)
 {
     if (m->status) return m->status;
+    if (m->list.len >= META_BIG_LISTING) meta_trim();
     int rc = 0;
     for (size_t i = 0; i < m->list.len && rc == 0; i++)
         rc = strlist_push(ctx, packlist_at(&m->list, i));

@@ -1,6 +1,7 @@
 #include "fs/host_meta.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,17 @@ void meta_record(struct host *h, const char *what, int rc, bool probe)
 
 /* ---- fetching (unlocked) ---- */
 
+/*
+ * glibc keeps freed chunks in per-thread arenas, and FUSE threads take turns listing: without
+ * this each arena grows to a whole listing's peak (the transport's pages, our copy, readdir's
+ * entries), and RSS to several of them. Called before each burst of a listing's allocations,
+ * it gives back what the previous listing freed, wherever it was.
+ */
+void meta_trim(void)
+{
+    malloc_trim(0);
+}
+
 int host_store_manifest(struct host *h, const char *digest, const struct buf *body)
 {
     int rc = blobcache_put_small(h->blobs, digest + strlen(DIGEST_PREFIX), body->data, body->len);
@@ -226,6 +238,7 @@ int host_store_manifest(struct host *h, const char *digest, const struct buf *bo
 static int fetch_list(struct host *h, const struct meta_req *r, struct meta *m)
 {
     struct strlist items = STRLIST_INIT;
+    meta_trim(); /* before the transport's copies: see meta_trim */
     int rc = *r->repo ? backend_tags(h, r->repo, &items) : backend_catalog(h, &items);
     if (rc == 0) {
         strlist_sort_unique(&items);
@@ -428,8 +441,19 @@ struct image_view *meta_view_keep(struct host *h, struct image_view *v, size_t b
     return use;
 }
 
+/* Listing memory is freed soon but in whichever thread's arena it was made: with one arena per
+ * FUSE thread, RSS held several listings' peaks (12 x 120 000 tags: 97 MiB; 2 arenas: 69 MiB;
+ * 1 arena: 54 MiB). Blob bytes never go through malloc (pages of the partial file), so one
+ * arena costs little contention. Process-wide, set once, before the FUSE threads start. */
+static void limit_arenas(void)
+{
+    mallopt(M_ARENA_MAX, 1);
+}
+
 void meta_init(struct host *h)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, limit_arenas);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

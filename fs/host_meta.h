@@ -68,6 +68,10 @@ void meta_forget(struct host *h, const char *key);
 struct image_view *meta_view_get(struct host *h, const char *hex);
 struct image_view *meta_view_keep(struct host *h, struct image_view *v, size_t bytes);
 
+/* Listings this long are copied only after meta_trim (see there). */
+#define META_BIG_LISTING 10000
+void meta_trim(void);
+
 /* Stores a manifest's bytes as a blob of the cache (best effort, logged). */
 int host_store_manifest(struct host *h, const char *digest, const struct buf *body);
 
