@@ -157,11 +157,12 @@ void meta_forget(struct host *h, const char *key)
 
 /* ---- the back-off (h->lock held) ---- */
 
-/* The registry did not answer at all (as opposed to answering no, or us failing). */
-static bool is_outage(int rc)
+/* The registry did not answer at all (as opposed to answering no, answering wrongly, or us
+ * failing). Asked in the thread that made the call, right after it; a storage tree always
+ * answers. */
+static bool is_outage(const struct host *h, int rc)
 {
-    return rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
-           rc == -EHOSTUNREACH || rc == -ENETUNREACH || rc == -EAGAIN;
+    return rc && !h->local_root && registry_last_unanswered();
 }
 
 static bool is_answer(int rc)
@@ -190,7 +191,8 @@ static void record_locked(struct host *h, const char *what, int rc, bool probe)
         return;
     }
     int64_t now = now_ms();
-    if (!is_outage(rc) || now < h->retry_at_ms) return; /* a concurrent failure set the window */
+    if (!is_outage(h, rc) || now < h->retry_at_ms)
+        return; /* an answer, or a concurrent failure set the window */
     h->backoff_s = h->backoff_s ? h->backoff_s * 2 : BACKOFF_FIRST_S;
     if (h->backoff_s > BACKOFF_MAX_S) h->backoff_s = BACKOFF_MAX_S;
     h->retry_at_ms = now + h->backoff_s * 1000;
@@ -293,7 +295,7 @@ static void finish_locked(struct host *h, const struct meta_req *r, struct meta 
     if (rc == 0) {
         fresh->fetched_at = time(NULL);
         *kept = insert_locked(h, fresh);
-    } else if (!is_outage(rc)) {
+    } else if (!is_outage(h, rc)) {
         struct meta *old = strmap_get(&h->meta, r->key);
         if (old) drop_locked(h, old);
     }

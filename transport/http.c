@@ -550,6 +550,21 @@ void http_backoff_sleep(struct http_pool *pool, int attempt)
     sleep_ms(pool, backoff_ms(attempt, &none));
 }
 
+/* Whether the calling thread's last request ended without a usable answer (see http.h). */
+static __thread bool last_unanswered;
+
+bool http_last_unanswered(void)
+{
+    return last_unanswered;
+}
+
+static int finish(int rc, const struct http_response *resp)
+{
+    last_unanswered = rc && rc != -ECANCELED ? resp->status == 0 || resp->body_error == 0
+                                             : resp->status == 429 || resp->status >= 500;
+    return rc;
+}
+
 int http_perform(struct http_pool *pool, const struct http_request *req, struct http_response *resp)
 {
     int max = req->max_attempts <= 1 || req->upload_stream ? 1 : http_pool_retries(pool) + 1;
@@ -559,10 +574,11 @@ int http_perform(struct http_pool *pool, const struct http_request *req, struct 
     resp->attempts = 0;
     for (int attempt = 0;; attempt++) {
         int rc = perform_once(pool, req, resp, meta ? deadline : 0);
-        if (attempt + 1 >= max || !should_retry(rc, resp)) return rc;
+        if (attempt + 1 >= max || !should_retry(rc, resp)) return finish(rc, resp);
         long wait = backoff_ms(attempt, resp);
-        if (monotonic_ms_now() + wait + (meta ? ATTEMPT_MIN_MS : 0) > deadline) return rc;
+        if (monotonic_ms_now() + wait + (meta ? ATTEMPT_MIN_MS : 0) > deadline)
+            return finish(rc, resp);
         sleep_ms(pool, wait);
-        if (http_pool_aborted(pool)) return -ECANCELED;
+        if (http_pool_aborted(pool)) return finish(-ECANCELED, resp);
     }
 }

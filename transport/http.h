@@ -134,6 +134,11 @@ struct http_request {
 int http_perform(struct http_pool *pool, const struct http_request *req,
                  struct http_response *resp);
 
+/* Whether the calling thread's last http_perform got no usable answer: no HTTP response at
+ * all (refused, reset, timed out), or 429/5xx after its retries. A malformed or unexpected
+ * answer is an answer. */
+bool http_last_unanswered(void);
+
 /* The transport failure in words (curl's message). */
 const char *http_failure_reason(const struct http_response *resp);
 

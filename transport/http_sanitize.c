@@ -53,8 +53,8 @@ static size_t scheme_len(const char *url)
 {
     size_t n = 0;
     while ((url[n] >= 'a' && url[n] <= 'z') || (url[n] >= 'A' && url[n] <= 'Z') ||
-           (n > 0 && ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' ||
-                      url[n] == '.')))
+           (n > 0 &&
+            ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' || url[n] == '.')))
         n++;
     return n > 0 && strncmp(url + n, "://", 3) == 0 ? n + 3 : 0;
 }

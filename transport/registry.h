@@ -92,6 +92,10 @@ void registry_set_max_transfers(struct registry *r, int n);
 /* -o timeout (seconds a metadata request may take, retries included; a transfer's speed-floor
  * window) and -o retries (further attempts of a failed request). */
 void registry_set_limits(struct registry *r, int timeout_s, int retries);
+/* Whether the calling thread's last registry call failed because the registry did not answer
+ * (down, stalled, overloaded), as opposed to answering wrongly. */
+bool registry_last_unanswered(void);
+
 /* The mount is ending: every request of the registry (and of its mirrors), running or to
  * come, fails with -ECANCELED at once. */
 void registry_abort(struct registry *r);

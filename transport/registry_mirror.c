@@ -114,3 +114,8 @@ void registry_abort(struct registry *r)
         if (r->mirrors[i].reg) http_pool_abort(r->mirrors[i].reg->http);
     pthread_mutex_unlock(&r->lock);
 }
+
+bool registry_last_unanswered(void)
+{
+    return http_last_unanswered();
+}
