@@ -378,9 +378,10 @@ int meta_with(struct host *h, const struct meta_req *r, meta_use_fn use, void *c
     pthread_mutex_lock(&h->lock);
     int rc;
     struct meta *m;
+    bool refreshed = false; /* once: with ttl 0 even a fresh answer is stale at once */
     for (;;) {
         m = strmap_get(&h->meta, r->key);
-        if (m && time(NULL) - m->fetched_at < h->cfg->ttl) break;
+        if (m && (refreshed || time(NULL) - m->fetched_at < h->cfg->ttl)) break;
         if (strmap_get(&h->inflight, r->key)) {
             if (m) break; /* one refresh per item: the others get the stale answer */
             pthread_cond_wait(&h->refreshed, &h->lock);
@@ -390,7 +391,10 @@ int meta_with(struct host *h, const struct meta_req *r, meta_use_fn use, void *c
         rc = gate_locked(h, &probe);
         if (rc && m) break; /* within the back-off window: stale at local speed */
         if (rc) goto out;
-        if (m && refresh_in_background(h, r, probe)) continue; /* look again */
+        if (m && refresh_in_background(h, r, probe)) {
+            refreshed = true;
+            continue; /* look again */
+        }
         rc = refresh_here(h, r, probe, use, ctx);
         goto out;
     }
