@@ -240,3 +240,30 @@ def test_trickling_blob_is_cut(registry_factory, proxy_factory, mount_factory, t
     assert r.returncode != 0 and b"Input/output error" in r.stderr, r
     assert r.elapsed < 20, r.elapsed
     assert "too slow" in m.log(), m.log()[-3000:]
+
+
+def test_interrupted_upload_resumes_where_the_registry_got_to(registry_factory, proxy_factory,
+                                                              mount_factory, tmp_path):
+    """A large blob goes up in chunks (PATCH with Content-Range); the connection dies in the
+    middle of one: the upload asks the registry how far it got and goes on from there, instead
+    of starting again from byte 0. rsync names blobs by rename, so they go up from the file."""
+    store = ig.BlobStore(tmp_path / "blobs")
+    img = ig.make_image(store, "resume", [raw_layer(store, "resume/l", 40 * MiB)])
+    src = tmp_path / "src"
+    ig.write_dir(store, img, str(src), link=False)
+    reg = registry_factory()
+    proxy = proxy_factory(reg.host, cut_patch=4 * MiB)
+    m = mount_factory(proxy.url, options={"rw": True})
+    tools.ok(["mkdir", "-p", m.path("resume/app")])
+    mark = reg.mark()
+    r = run(["rsync", "-a", str(src) + "/", m.path("resume/app/v1") + "/"], timeout=120)
+    assert r.returncode == 0, (r, m.log()[-3000:])
+    assert proxy.patches_cut == 1
+    assert "resuming at byte" in m.log(), m.log()[-3000:]
+    assert "trying again from the start" not in m.log()
+    with RegistryClient(reg.url) as c:
+        assert c.get_manifest("resume/app", "v1")[0] == img.manifest
+        assert c.get_blob("resume/app", img.layers[0].digest) == \
+            open(store.path(img.layers[0].digest), "rb").read()
+    patches = reg.requests(mark, method="PATCH")
+    assert len(patches) >= 3, patches        # 40 MiB in 16 MiB chunks, the cut one not counted

@@ -49,6 +49,7 @@ static void response_clear_headers(struct http_response *resp)
 {
     resp->content_type[0] = '\0';
     resp->content_range[0] = '\0';
+    resp->range[0] = '\0';
     resp->location[0] = '\0';
     resp->docker_content_digest[0] = '\0';
     resp->content_length = -1;
@@ -210,6 +211,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         copy_value(resp->content_type, sizeof(resp->content_type), value, strlen(value));
     else if (strcasecmp(line, "content-range") == 0)
         copy_value(resp->content_range, sizeof(resp->content_range), value, strlen(value));
+    else if (strcasecmp(line, "range") == 0)
+        copy_value(resp->range, sizeof(resp->range), value, strlen(value));
     else if (strcasecmp(line, "www-authenticate") == 0)
         on_auth_header(resp, value);
     else if (strcasecmp(line, "link") == 0)
@@ -272,7 +275,7 @@ static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
     } else {
         ssize_t got;
         do
-            got = pread(req->upload_fd, out, n, (off_t)t->upload_off);
+            got = pread(req->upload_fd, out, n, (off_t)(req->upload_base + t->upload_off));
         while (got < 0 && errno == EINTR);
         if (got <= 0) { /* an error, or the file shrank under us */
             t->resp->body_error = got < 0 ? -errno : -EIO;

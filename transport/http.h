@@ -68,6 +68,7 @@ struct http_response {
     char curl_error[CURL_ERROR_SIZE];
     char content_type[256];
     char content_range[128];
+    char range[64];              /* Range of an upload's status ("0-N": the bytes it has) */
     char www_authenticate[2048]; /* every challenge (several headers joined by ", "); when
                                     they do not all fit, Bearer ones are kept first */
     bool www_authenticate_cut;   /* a challenge was cut to fit: it will not parse */
@@ -113,6 +114,7 @@ struct http_request {
      * offsets 0..upload_len (its file position is not used). upload_len 0: empty body. */
     const void *upload_data;
     int upload_fd;
+    uint64_t upload_base; /* upload_fd: the body starts at this file offset */
     uint64_t upload_len;
     /* Or a body of unknown length, sent chunked as it is produced: called for more bytes, it
      * returns how many it wrote (it may block until there are some), 0 at the end, -errno to

@@ -346,6 +346,7 @@ static int perform_with(struct registry *r, const struct reg_call *call, const c
                                .on_attempt = call->on_attempt,
                                .upload_data = call->upload_data,
                                .upload_fd = call->upload_fd,
+                               .upload_base = call->upload_base,
                                .upload_len = call->upload_len,
                                .upload_stream = call->upload_stream,
                                .upload_stream_ctx = call->upload_stream_ctx,

@@ -66,6 +66,7 @@ struct reg_call {
     /* request body, as in struct http_request */
     const void *upload_data;
     int upload_fd;
+    uint64_t upload_base;
     uint64_t upload_len;
     http_stream_fn upload_stream; /* as in struct http_request */
     void *upload_stream_ctx;
@@ -116,6 +117,28 @@ void reg_log_failure(struct registry *r, const char *what, const struct http_res
 
 /* First "code" of a registry error body ({"errors":[{"code":..}]}), "" when none. */
 void reg_error_code(const struct http_response *resp, char *out, size_t outlen);
+
+/* ---- the write half's shared pieces (registry_write.c) ---- */
+
+struct target {
+    char wire[WIRE_REPO_MAX + 1];
+    char scope[WIRE_REPO_MAX + 32];
+    char url[REG_URL_MAX];
+    char what[2 * WIRE_REPO_MAX + 200]; /* names the operation in log lines */
+};
+
+/* Validates the name, builds the scope (pull,push) and the URL endpoint + /v2/WIRE + suffix. */
+int reg_target_of(struct registry *r, const char *repo, const char *suffix, struct target *t);
+/* A metadata request of the target, with no body unless the caller adds one. */
+struct reg_call reg_meta_call(const char *method, const struct target *t, int attempts);
+/* One call, its errno and (on failure) one log line. expect: the success status. */
+int reg_perform_expect(struct registry *r, struct reg_call *call, struct http_response *resp,
+                       long expect, const char *what);
+/* The absolute upload URL the registry gave in Location (possibly relative). */
+int reg_upload_location(struct registry *r, const struct http_response *resp, char *out,
+                        size_t outlen);
+/* DELETE of an upload session, best effort. */
+void reg_cancel_upload(struct registry *r, const char *scope, const char *location);
 
 /* ---- mirrors (registry_mirror.c) ---- */
 

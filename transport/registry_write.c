@@ -14,16 +14,9 @@
 static const char ACCEPT_MANIFESTS[] =
     "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
 
-struct target {
-    char wire[WIRE_REPO_MAX + 1];
-    char scope[WIRE_REPO_MAX + 32];
-    char url[REG_URL_MAX];
-    char what[2 * WIRE_REPO_MAX + 200]; /* names the operation in log lines */
-};
-
 /* Validates the name, builds the scope (pull,push: every call here may lead to a write) and
  * the URL endpoint + /v2/WIRE + suffix. */
-static int target_of(struct registry *r, const char *repo, const char *suffix, struct target *t)
+int reg_target_of(struct registry *r, const char *repo, const char *suffix, struct target *t)
 {
     int rc = reg_wire_repo(r, repo, t->wire);
     if (rc) return rc;
@@ -37,13 +30,13 @@ static int object_target(struct registry *r, const char *repo, const char *kind,
 {
     char suffix[REF_TAG_MAX + DIGEST_STR_LEN + 16];
     snprintf(suffix, sizeof(suffix), "/%s/%s", kind, ref);
-    int rc = target_of(r, repo, suffix, t);
+    int rc = reg_target_of(r, repo, suffix, t);
     if (rc == 0) snprintf(t->what, sizeof(t->what), "%s %s %s:%s", verb, kind, t->wire, ref);
     return rc;
 }
 
 /* A metadata request of the target, with no body unless the caller adds one. */
-static struct reg_call meta_call(const char *method, const struct target *t, int attempts)
+struct reg_call reg_meta_call(const char *method, const struct target *t, int attempts)
 {
     struct reg_call call = {.method = method,
                             .url = t->url,
@@ -55,8 +48,8 @@ static struct reg_call meta_call(const char *method, const struct target *t, int
 }
 
 /* One call, its errno and (on failure) one log line. expect: the success status. */
-static int perform(struct registry *r, struct reg_call *call, struct http_response *resp,
-                   long expect, const char *what)
+int reg_perform_expect(struct registry *r, struct reg_call *call, struct http_response *resp,
+                       long expect, const char *what)
 {
     int rc = reg_perform(r, call, resp);
     if (rc == 0 && resp->status != expect)
@@ -71,18 +64,18 @@ int registry_blob_exists(struct registry *r, const char *repo, const char *diges
     if (!ref_valid_digest(digest)) return -EINVAL;
     int rc = object_target(r, repo, "blobs", digest, "HEAD", &t);
     if (rc) return rc;
-    struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
+    struct reg_call call = reg_meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 200, t.what);
+    rc = reg_perform_expect(r, &call, &resp, 200, t.what);
     if (rc == 0 && size) *size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
     http_response_free(&resp);
     return rc;
 }
 
 /* The absolute upload URL the registry gave in Location (possibly relative). */
-static int upload_location(struct registry *r, const struct http_response *resp, char *out,
-                           size_t outlen)
+int reg_upload_location(struct registry *r, const struct http_response *resp, char *out,
+                        size_t outlen)
 {
     if (!resp->location[0]) return -EIO;
     char base[REG_URL_MAX];
@@ -90,7 +83,7 @@ static int upload_location(struct registry *r, const struct http_response *resp,
     return link_resolve(base, resp->location, out, outlen) ? -EIO : 0;
 }
 
-static void cancel_upload(struct registry *r, const char *scope, const char *location)
+void reg_cancel_upload(struct registry *r, const char *scope, const char *location)
 {
     struct reg_call call = {.method = "DELETE",
                             .url = location,
@@ -113,7 +106,7 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
     int rc = reg_wire_repo(r, from, from_wire);
     if (rc) return rc;
     snprintf(suffix, sizeof(suffix), "/blobs/uploads/?mount=%s&from=%s", digest, from_wire);
-    if ((rc = target_of(r, repo, suffix, &t))) return rc;
+    if ((rc = reg_target_of(r, repo, suffix, &t))) return rc;
     snprintf(what, sizeof(what), "mount %s from %s into %s", digest, from_wire, t.wire);
     char from_scope[WIRE_REPO_MAX + 32]; /* a mount reads the source: pull on it too */
     snprintf(from_scope, sizeof(from_scope), "repository:%s:pull", from_wire);
@@ -126,119 +119,15 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
                             .upload_fd = -1};
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 201, what);
+    rc = reg_perform_expect(r, &call, &resp, 201, what);
     if (resp.status == 202) { /* "upload it yourself": not a failure */
         char location[REG_URL_MAX];
-        if (upload_location(r, &resp, location, sizeof(location)) == 0)
-            cancel_upload(r, t.scope, location);
+        if (reg_upload_location(r, &resp, location, sizeof(location)) == 0)
+            reg_cancel_upload(r, t.scope, location);
         rc = -ENOENT;
     }
     http_response_free(&resp);
     return rc;
-}
-
-/* location?digest=DIGEST, or location&digest=DIGEST when it has a query already. */
-static int put_url(const char *location, const char *digest, char *out, size_t outlen)
-{
-    const char *colon = strchr(digest, ':');
-    int n = snprintf(out, outlen, "%s%cdigest=%.*s%%3A%s", location,
-                     strchr(location, '?') ? '&' : '?', (int)(colon - digest), digest, colon + 1);
-    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
-}
-
-/* POST /v2/REPO/blobs/uploads/ and the PUT URL that completes it with DIGEST. */
-static int start_upload(struct registry *r, const char *repo, const char *digest, struct target *t,
-                        char *put, size_t putlen)
-{
-    if (!ref_valid_digest(digest)) return -EINVAL;
-    int rc = target_of(r, repo, "/blobs/uploads/", t);
-    if (rc) return rc;
-    snprintf(t->what, sizeof(t->what), "upload %s to %s", digest, t->wire);
-    struct reg_call call = meta_call("POST", t, HTTP_MAX_ATTEMPTS);
-    struct http_response resp;
-    http_response_init(&resp);
-    rc = perform(r, &call, &resp, 202, t->what);
-    char location[REG_URL_MAX];
-    if (rc == 0 && (upload_location(r, &resp, location, sizeof(location)) ||
-                    put_url(location, digest, put, putlen))) {
-        log_error("registry %s: %s: no usable Location for the upload", r->addr.hostport, t->what);
-        rc = -EIO;
-    }
-    http_response_free(&resp);
-    return rc;
-}
-
-static int finish_upload(struct registry *r, struct target *t, struct reg_call *put)
-{
-    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
-    put->method = "PUT";
-    put->scope = t->scope;
-    put->headers = headers;
-    put->cls = HTTP_BLOB;
-    put->max_attempts = 1;
-    struct http_response resp;
-    http_response_init(&resp);
-    int rc = perform(r, put, &resp, 201, t->what);
-    http_response_free(&resp);
-    return rc;
-}
-
-/* One POST + PUT of a file body. *transient: the failure may go away (connection, 5xx, 429). */
-static int upload_once(struct registry *r, const char *repo, const char *digest, int fd,
-                       uint64_t size, const int *cancel, bool *transient)
-{
-    struct target t;
-    char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
-    int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
-    if (rc) return rc; /* the POST was retried already */
-    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
-    struct reg_call put = {.method = "PUT",
-                           .url = url,
-                           .scope = t.scope,
-                           .headers = headers,
-                           .cls = HTTP_BLOB,
-                           .max_attempts = 1,
-                           .upload_fd = fd,
-                           .upload_len = size,
-                           .cancel = cancel};
-    struct http_response resp;
-    http_response_init(&resp);
-    rc = reg_perform(r, &put, &resp);
-    long s = resp.status;
-    *transient = rc == -EIO ? resp.body_error == 0 : s == 429 || s >= 500;
-    if (rc == 0 && s != 201) rc = reg_status_errno(s) ? reg_status_errno(s) : -EIO;
-    if (rc) reg_log_failure(r, t.what, &resp, rc);
-    http_response_free(&resp);
-    return rc;
-}
-
-int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size, const int *cancel)
-{
-    if (fd < 0) return -EINVAL;
-    int attempts = http_pool_retries(r->http) + 1;
-    int rc = -EIO;
-    for (int i = 0; i < attempts; i++) {
-        bool transient = false;
-        if (i) http_backoff_sleep(r->http, i - 1);
-        rc = upload_once(r, repo, digest, fd, size, cancel, &transient);
-        if (rc == 0 || !transient || (cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE))) break;
-        log_warn("registry %s: upload of %s failed (%s); trying again from the start",
-                 r->addr.hostport, digest, strerror(-rc));
-    }
-    return rc;
-}
-
-int registry_upload_blob_stream(struct registry *r, const char *repo, const char *digest,
-                                ssize_t (*read)(void *ctx, char *buf, size_t len), void *ctx)
-{
-    struct target t;
-    char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
-    int rc = start_upload(r, repo, digest, &t, url, sizeof(url));
-    if (rc) return rc;
-    struct reg_call put = {
-        .url = url, .upload_fd = -1, .upload_stream = read, .upload_stream_ctx = ctx};
-    return finish_upload(r, &t, &put);
 }
 
 int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
@@ -253,13 +142,13 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
     if (rc) return rc;
     snprintf(content_type, sizeof(content_type), "Content-Type: %s", media_type);
     const char *headers[] = {content_type, NULL};
-    struct reg_call call = meta_call("PUT", &t, HTTP_MAX_ATTEMPTS);
+    struct reg_call call = reg_meta_call("PUT", &t, HTTP_MAX_ATTEMPTS);
     call.headers = headers;
     call.upload_data = bytes;
     call.upload_len = len;
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 201, t.what);
+    rc = reg_perform_expect(r, &call, &resp, 201, t.what);
     http_response_free(&resp);
     return rc;
 }
@@ -272,11 +161,11 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
     int rc = object_target(r, repo, "manifests", ref, "HEAD", &t);
     if (rc) return rc;
     const char *headers[] = {ACCEPT_MANIFESTS, NULL};
-    struct reg_call call = meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
+    struct reg_call call = reg_meta_call("HEAD", &t, HTTP_MAX_ATTEMPTS);
     call.headers = headers;
     struct http_response resp;
     http_response_init(&resp);
-    rc = perform(r, &call, &resp, 200, t.what);
+    rc = reg_perform_expect(r, &call, &resp, 200, t.what);
     if (rc == 0 && !ref_valid_digest(resp.docker_content_digest)) {
         log_error("registry %s: %s: no valid Docker-Content-Digest", r->addr.hostport, t.what);
         rc = -EIO;
@@ -293,7 +182,7 @@ int registry_delete_manifest(struct registry *r, const char *repo, const char *r
     if (!(ref_valid_tag(ref) || ref_valid_digest(ref))) return -EINVAL;
     int rc = object_target(r, repo, "manifests", ref, "DELETE", &t);
     if (rc) return rc;
-    struct reg_call call = meta_call("DELETE", &t, 1);
+    struct reg_call call = reg_meta_call("DELETE", &t, 1);
     struct http_response resp;
     http_response_init(&resp);
     rc = reg_perform(r, &call, &resp);

@@ -11,6 +11,8 @@ Modes (combine freely):
                   distribution 2.8 for tags) that would otherwise answer in one page
   stall_blobs     blob GETs are accepted but never answered (until the proxy stops)
   stall_all       every request is accepted but never answered
+  cut_patch=N     the first PATCH (a chunk of an upload) is cut after N body bytes: the
+                  proxy closes the connection without forwarding it
   trickle_blobs=B blob GET bodies are sent at B bytes per second (a server slower than any
                   sensible floor)
   faults=(P503, P429, SEED)  answer that share of requests (any method, uploads included)
@@ -43,7 +45,8 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 
 class Proxy:
     def __init__(self, upstream, corrupt_blobs=False, paginate=None, stall_blobs=False,
-                 stall_all=False, port=None, cut_blobs=None, faults=None, trickle_blobs=None):
+                 stall_all=False, port=None, cut_blobs=None, faults=None, trickle_blobs=None,
+                 cut_patch=None):
         self.upstream = upstream.split("://", 1)[-1].rstrip("/")
         self.corrupt_blobs = corrupt_blobs
         self.paginate = paginate
@@ -57,6 +60,8 @@ class Proxy:
         self.faults = faults
         self.faulted = 0
         self.trickle_blobs = trickle_blobs
+        self.cut_patch = cut_patch
+        self.patches_cut = 0
         self._rng = random.Random(faults[2] if faults else 0)
         self._stop = threading.Event()
         self._server = None
@@ -93,6 +98,14 @@ class Proxy:
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path))
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.command == "PATCH" and proxy.cut_patch and length > proxy.cut_patch:
+                    with proxy._lock:
+                        cut = proxy.patches_cut == 0
+                        proxy.patches_cut += cut
+                    if cut:
+                        self.rfile.read(proxy.cut_patch)
+                        self.close_connection = True
+                        return
                 body = self.rfile.read(length) if length else None
                 if proxy.stall_all or (proxy.stall_blobs and self.command == "GET"
                                        and BLOB_RE.match(path)):
