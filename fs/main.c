@@ -1,4 +1,6 @@
 /* registryfs: mount container-image registries as skopeo dir: directories. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fuse.h>
 #include <limits.h>
@@ -6,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include "common/fsutil.h"
@@ -30,8 +33,10 @@ struct cli {
     char *tls_verify;
     char *max_transfers;
     char *part_size;
+    char *log_level;
     char *positional[2];
     int n_positional;
+    enum log_level level;
     bool help;
     bool version;
 };
@@ -63,6 +68,7 @@ static const struct fuse_opt cli_specs[] = {
     CLI_OPT("tls_verify=%s", tls_verify),
     CLI_OPT("max_transfers=%s", max_transfers),
     CLI_OPT("part_size=%s", part_size),
+    CLI_OPT("log_level=%s", log_level),
     FUSE_OPT_KEY("rw", KEY_RW),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
@@ -88,14 +94,17 @@ static void usage(FILE *out)
             "or ./relative) is a distribution storage tree (docker/registry/v2) mounted as one.\n"
             "\n"
             "  -f                     stay in the foreground\n"
-            "  -d                     log one line per HTTP request (never credentials)\n"
+            "  -d                     log one line per HTTP request (never credentials);\n"
+            "                         the same as -o log_level=debug\n"
             "  -h, --help             this text\n"
-            "  -V, --version          print the version\n"
+            "  -V, --version          print the versions of registryfs and its libraries\n"
             "  -o cache_dir=DIR       blob cache (default $XDG_CACHE_HOME/registryfs or\n"
             "                         ~/.cache/registryfs)\n"
             "  -o platform=OS/ARCH[/VARIANT]  show only that instance of multi-arch images\n"
             "  -o ttl=SECONDS         freshness of tags and listings (default %d)\n"
-            "  -o log_file=FILE       log there (default: stderr with -f, else syslog)\n"
+            "  -o log_file=FILE       log there (default: stderr with -f, else syslog);\n"
+            "                         SIGHUP reopens it (logrotate)\n"
+            "  -o log_level=LEVEL     error, warn, info or debug (default info)\n"
             "  -o tls_verify=false    do not verify TLS certificates\n"
             "  -o authfile=FILE       registry credentials (containers auth.json format)\n"
             "  -o cert_dir=DIR        CA certificates and client keys (certs.d layout)\n"
@@ -238,6 +247,7 @@ static void free_command_line(struct cli *cli)
     free(cli->tls_verify);
     free(cli->max_transfers);
     free(cli->part_size);
+    free(cli->log_level);
     for (int i = 0; i < cli->n_positional; i++)
         free(cli->positional[i]);
     free(cfg->cache_dir);
@@ -282,10 +292,26 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
         return -1;
     }
     if (parse_transfer_options(cli)) return -1;
+    if (cli->log_level && log_parse_level(cli->log_level, &cli->level)) {
+        fprintf(stderr, "registryfs: log_level must be error, warn, info or debug, not '%s'\n",
+                cli->log_level);
+        return -1;
+    }
     if (make_absolute(&cfg->authfile) || make_absolute(&cfg->cert_dir) ||
         make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file))
         return -1;
     return prepare_cache_dir(cfg);
+}
+
+/* The libraries' versions are those loaded at run time, not those built against: a bug report
+ * needs what actually ran. */
+static void print_versions(void)
+{
+    printf("registryfs %s\n", REGISTRYFS_VERSION);
+    printf("libfuse %s\n", fuse_pkgversion());
+    printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("cJSON %s\n", cJSON_Version());
 }
 
 /* Connect before mounting, so a wrong address or a dead registry is an error on the terminal
@@ -313,7 +339,7 @@ int main(int argc, char *argv[])
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     static struct rfs fs;
-    struct cli cli = {.cfg = &fs.cfg};
+    struct cli cli = {.cfg = &fs.cfg, .level = RLOG_INFO};
     fs.cfg.ttl = DEFAULT_TTL;
     fs.cfg.max_transfers = HTTP_DEFAULT_TRANSFERS;
     fs.cfg.timeout = HTTP_DEFAULT_TIMEOUT_S;
@@ -332,15 +358,16 @@ int main(int argc, char *argv[])
         goto out;
     }
     if (cli.version) {
-        printf("registryfs %s\n", REGISTRYFS_VERSION);
+        print_versions();
         status = 0;
         goto out;
     }
-    if (log_init(fs.cfg.debug, fs.cfg.log_file)) {
+    if (log_init(false, fs.cfg.log_file)) {
         fprintf(stderr, "registryfs: cannot open log file %s: %s\n", fs.cfg.log_file,
                 strerror(errno));
         goto out;
     }
+    log_set_level(fs.cfg.debug ? RLOG_DEBUG : cli.level); /* -d wins: it is the quick switch */
     if (transport_global_init()) {
         fprintf(stderr, "registryfs: cannot initialise libcurl\n");
         goto out;

@@ -272,6 +272,8 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     struct rfs *fs = current_fs();
     if (!fs->cfg.foreground && !fs->cfg.log_file) log_use_syslog();
+    /* here, not in main: libfuse installed its handlers (SIGHUP ends the session) just before */
+    if (log_reopen_on_sighup()) log_warn("cannot handle SIGHUP: the log file will not reopen");
     /* Attributes change only when a tag moves, which we look at once per ttl anyway. */
     cfg->entry_timeout = fs->cfg.ttl;
     cfg->attr_timeout = fs->cfg.ttl;
