@@ -419,15 +419,18 @@ static void log_request(CURL *h, const struct http_request *req, const struct ht
     if (!log_debug_enabled()) return;
     char url[512];
     const char *method = req->method ? req->method : "GET";
-    curl_off_t us = 0;
+    curl_off_t us = 0, sent = 0;
     long redirects = 0, connects = 0;
     http_sanitize_url(req->url, url, sizeof(url));
     curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &us);
     curl_easy_getinfo(h, CURLINFO_REDIRECT_COUNT, &redirects);
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
+    char up[48] = ""; /* only uploads say what they sent: a GET's line stays as it was */
+    if (sent > 0) snprintf(up, sizeof(up), "%lld bytes sent, ", (long long)sent);
     if (resp->curl_code == CURLE_OK || resp->status)
-        log_debug("http: %s %s -> %ld%s, %llu bytes, %lld ms%s%s%s", method, url, resp->status,
-                  redirects ? " (after redirect)" : "", (unsigned long long)resp->body_bytes,
+        log_debug("http: %s %s -> %ld%s, %s%llu bytes, %lld ms%s%s%s", method, url, resp->status,
+                  redirects ? " (after redirect)" : "", up, (unsigned long long)resp->body_bytes,
                   (long long)(us / 1000), connects ? ", new connection" : "",
                   resp->curl_code ? ", " : "", resp->curl_code ? http_failure_reason(resp) : "");
     else
