@@ -25,7 +25,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all install check unit test asan bench format demo clean fuzz fuzz-build fuzz-smoke
+.PHONY: all install man check unit test asan bench format demo clean fuzz fuzz-build fuzz-smoke
 
 all: registryfs
 
@@ -45,6 +45,13 @@ unit: $(UNIT_BIN)
 
 install: registryfs
 	install -D -m 0755 registryfs $(DESTDIR)$(PREFIX)/bin/registryfs
+	install -D -m 0644 docs/registryfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/registryfs.1
+
+# The man page is hand-written roff: nothing to build, only checked. groff -ww warns about
+# anything dubious but exits 0, so its stderr decides; man renders it as users will see it.
+man: docs/registryfs.1
+	@out=$$(groff -man -ww -z $< 2>&1) && [ -z "$$out" ] || { echo "$$out"; exit 1; }
+	@out=$$(man --warnings -l -Tutf8 $< 2>&1 >/dev/null) && [ -z "$$out" ] || { echo "$$out"; exit 1; }
 
 # Integration suite: real docker-registry, real clients (see tests/README.md).
 test: registryfs unit

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential pkg-config clang-format
+  build-essential pkg-config clang-format man-db groff-base
   clang libclang-rt-14-dev
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev
   docker-registry skopeo rsync tar coreutils attr apache2-utils openssl nginx-light

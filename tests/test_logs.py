@@ -90,3 +90,25 @@ def test_version_names_the_libraries():
     for pattern in (r"^registryfs \d+\.\d+", r"^libfuse 3\.\d+", r"^libcurl \d+\.\d+",
                     r"^OpenSSL \d+\.\d+", r"^cJSON \d+\.\d+"):
         assert re.search(pattern, r.stdout, re.M), (pattern, r.stdout)
+
+
+def test_man_page_checks_and_covers_help():
+    r = run(["make", "-s", "-C", REPO_ROOT, "man"], timeout=60)
+    assert r.returncode == 0, r
+    page = os.path.join(REPO_ROOT, "docs", "registryfs.1")
+    env = dict(os.environ, MANWIDTH="100", LC_ALL="C.UTF-8")
+    env.pop("MAN_KEEP_FORMATTING", None)
+    r = run(["man", "-l", "-Tutf8", page], timeout=30, env=env)
+    text = re.sub(r".\x08", "", r.stdout)     # overstrike bold/underline, when man keeps it
+    assert r.returncode == 0 and "SYNOPSIS" in text, r
+    helptext = run([registryfs_bin(), "--help"], timeout=10).stdout
+    names = set(re.findall(r"-o (\w+)", helptext))
+    assert {"log_level", "max_transfers", "part_size", "timeout", "retries"} <= names, names
+    missing = [n for n in sorted(names) if n not in text]
+    assert not missing, missing
+    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "FILES",
+                    "EXIT STATUS", "EXAMPLES", "SEE ALSO"):
+        assert re.search(r"^%s$" % section, text, re.M), section
+    for word in ("user.registryfs.status", "fuse.registryfs", "REGISTRY_AUTH_FILE",
+                 "XDG_CACHE_HOME", "skopeo(1)", "containers-auth.json(5)"):
+        assert word in text, word
