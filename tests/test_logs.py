@@ -112,3 +112,19 @@ def test_man_page_checks_and_covers_help():
     for word in ("user.registryfs.status", "fuse.registryfs", "REGISTRY_AUTH_FILE",
                  "XDG_CACHE_HOME", "skopeo(1)", "containers-auth.json(5)"):
         assert word in text, word
+
+
+def test_debug_lines_of_uploads_say_the_bytes_sent(mount_factory, registry_factory, samples,
+                                                   skopeo_dir):
+    reg = registry_factory()
+    src = skopeo_dir(samples["oci"])
+    m = mount_factory(reg.url, debug=True, options={"rw": True})
+    os.makedirs(m.path("up", "app"))
+    r = run(["cp", "-r", src, m.path("up", "app", "v1")])
+    assert r.returncode == 0, "%s\n%s" % (r, m.describe())
+    m.stop()
+    sizes = {os.path.getsize(os.path.join(src, n)) for n in os.listdir(src)}
+    sent = [int(x) for x in re.findall(r"http: (?:PUT|PATCH|POST) .*? (\d+) bytes sent", m.log())]
+    assert sent, m.log()
+    assert sizes & set(sent), (sizes, sent)
+    assert not re.search(r"http: (GET|HEAD) .*bytes sent", m.log()), m.log()
