@@ -77,15 +77,36 @@ static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
 }
 
 /* A listing is built once at opendir, so readdir can hand out real, stable offsets (which
- * keeps READDIRPLUS attributes: no LOOKUP per entry). */
+ * keeps READDIRPLUS attributes: no LOOKUP per entry). Entries share their attributes: a
+ * directory of 120 000 tags holds one struct stat, not 120 000 (memory stays bounded). */
 struct listing {
-    size_t n;
-    size_t cap;
+    size_t n, cap;
     struct listing_entry {
         char *name;
-        struct stat st;
+        uint32_t st; /* index into stats */
     } * items;
+    size_t n_stats, cap_stats;
+    struct stat *stats; /* distinct attributes, in the order first seen */
 };
+
+/* The index of st in l->stats, added when it differs from the last one. */
+static int stat_index(struct listing *l, const struct stat *st, uint32_t *out)
+{
+    if (l->n_stats && memcmp(&l->stats[l->n_stats - 1], st, sizeof(*st)) == 0) {
+        *out = (uint32_t)(l->n_stats - 1);
+        return 0;
+    }
+    if (l->n_stats == l->cap_stats) {
+        size_t cap = l->cap_stats ? l->cap_stats * 2 : 4;
+        struct stat *stats = realloc(l->stats, cap * sizeof(*stats));
+        if (!stats) return -ENOMEM;
+        l->stats = stats;
+        l->cap_stats = cap;
+    }
+    l->stats[l->n_stats] = *st;
+    *out = (uint32_t)l->n_stats++;
+    return 0;
+}
 
 static int listing_add(struct listing *l, const char *name, const struct stat *st)
 {
@@ -96,9 +117,12 @@ static int listing_add(struct listing *l, const char *name, const struct stat *s
         l->items = items;
         l->cap = cap;
     }
+    uint32_t index;
+    int rc = stat_index(l, st, &index);
+    if (rc) return rc;
     l->items[l->n].name = strdup(name);
     if (!l->items[l->n].name) return -ENOMEM;
-    l->items[l->n++].st = *st;
+    l->items[l->n++].st = index;
     return 0;
 }
 
@@ -108,6 +132,7 @@ static void listing_free(struct listing *l)
     for (size_t i = 0; i < l->n; i++)
         free(l->items[i].name);
     free(l->items);
+    free(l->stats);
     free(l);
 }
 
@@ -210,7 +235,8 @@ static int rfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
     (void)flags;
     struct listing *l = (struct listing *)(uintptr_t)fi->fh;
     for (size_t i = (size_t)offset; i < l->n; i++)
-        if (filler(buf, l->items[i].name, &l->items[i].st, (off_t)(i + 1), FUSE_FILL_DIR_PLUS))
+        if (filler(buf, l->items[i].name, &l->stats[l->items[i].st], (off_t)(i + 1),
+                   FUSE_FILL_DIR_PLUS))
             break;
     return 0;
 }
