@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,27 +82,42 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static bool try_path(char *out, size_t outlen, const char *a, const char *b)
+/* One candidate of the search order into out[*n] (skipped when its variable is unset or the
+ * path too long). */
+static void add_candidate(char out[][PATH_MAX], size_t *n, const char *a, const char *b)
 {
-    if (!a || !*a) return false;
-    int n = snprintf(out, outlen, "%s%s", a, b);
-    return n > 0 && (size_t)n < outlen && file_exists(out);
+    if (!a || !*a || *n >= AUTHFILE_SEARCH_MAX) return;
+    int len = snprintf(out[*n], PATH_MAX, "%s%s", a, b);
+    if (len > 0 && len < PATH_MAX) (*n)++;
+}
+
+size_t authfile_search_paths(char out[][PATH_MAX])
+{
+    const char *home = getenv("HOME");
+    const char *docker_config = getenv("DOCKER_CONFIG");
+    size_t n = 0;
+    add_candidate(out, &n, getenv("REGISTRY_AUTH_FILE"), "");
+    add_candidate(out, &n, getenv("XDG_RUNTIME_DIR"), "/containers/auth.json");
+    add_candidate(out, &n, home, "/.config/containers/auth.json");
+    /* docker itself reads only $DOCKER_CONFIG when it is set */
+    if (docker_config && *docker_config)
+        add_candidate(out, &n, docker_config, "/config.json");
+    else
+        add_candidate(out, &n, home, "/.docker/config.json");
+    add_candidate(out, &n, home, "/.dockercfg");
+    return n;
 }
 
 int authfile_default_path(char *out, size_t outlen)
 {
-    const char *home = getenv("HOME");
-    const char *docker_config = getenv("DOCKER_CONFIG");
-    if (try_path(out, outlen, getenv("REGISTRY_AUTH_FILE"), "") ||
-        try_path(out, outlen, getenv("XDG_RUNTIME_DIR"), "/containers/auth.json") ||
-        try_path(out, outlen, home, "/.config/containers/auth.json"))
-        return 0;
-    if (docker_config && *docker_config) {
-        if (try_path(out, outlen, docker_config, "/config.json")) return 0;
-    } else if (try_path(out, outlen, home, "/.docker/config.json")) {
-        return 0;
+    char paths[AUTHFILE_SEARCH_MAX][PATH_MAX];
+    size_t n = authfile_search_paths(paths);
+    for (size_t i = 0; i < n; i++) {
+        if (file_exists(paths[i]) && strlen(paths[i]) < outlen) {
+            snprintf(out, outlen, "%s", paths[i]);
+            return 0;
+        }
     }
-    if (try_path(out, outlen, home, "/.dockercfg")) return 0;
     if (outlen) out[0] = '\0';
     return -ENOENT;
 }
@@ -488,6 +504,11 @@ int authfile_lookup(const struct authfile *af, const char *repo, struct credenti
     if (!best) return 0;
     int rc = credential_copy(out, &best->cred);
     return rc ? rc : 1;
+}
+
+bool authfile_has_entry(const struct authfile *af)
+{
+    return af && (af->n > 0 || authfile_helper(af) != NULL);
 }
 
 const char *authfile_helper(const struct authfile *af)

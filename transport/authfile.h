@@ -9,6 +9,7 @@
 #define REGISTRYFS_AUTHFILE_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 
 #define AUTHFILE_MAX_BYTES (1u << 20) /* real ones are a few KiB */
@@ -30,11 +31,15 @@ bool credential_present(const struct credential *c);
 int credential_copy(struct credential *dst, const struct credential *src);
 
 /*
- * The file to read when no -o authfile= is given: the first that exists of
+ * The search order when no -o authfile= is given (containers-auth.json(5)):
  * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
- * $DOCKER_CONFIG/config.json (else ~/.docker/config.json), ~/.dockercfg.
- * 0 with the path in out, -ENOENT when none exists.
+ * $DOCKER_CONFIG/config.json (else ~/.docker/config.json), ~/.dockercfg. Each file is looked
+ * at in turn until one has an entry for the registry (authfile_has_entry).
+ * authfile_search_paths: the candidates whose variables are set, existing or not; their count.
+ * authfile_default_path: the first that exists; 0 with the path in out, -ENOENT when none.
  */
+#define AUTHFILE_SEARCH_MAX 5
+size_t authfile_search_paths(char out[][PATH_MAX]);
 int authfile_default_path(char *out, size_t outlen);
 
 /* The key under which a registry's entries are filed: the host[:port] without scheme or
@@ -66,6 +71,9 @@ int authfile_lookup(const struct authfile *af, const char *repo, struct credenti
 
 /* The credential helper for the host: credHelpers[host], else credsStore; NULL when none. */
 const char *authfile_helper(const struct authfile *af);
+/* The file speaks for the registry: an auths entry for it (any namespace), or a helper. Ends
+ * the search of the default files. */
+bool authfile_has_entry(const struct authfile *af);
 
 /* Standard base64 (padding optional) into out (NUL-terminated). Decoded length, or -EINVAL. */
 int authfile_base64_decode(const char *in, size_t inlen, char *out, size_t outlen);

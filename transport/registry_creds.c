@@ -25,15 +25,25 @@ struct rotation {
     char *new_token;
 };
 
+/* The auth files of the search (or the one -o authfile=) and what stat said of each. */
+struct candidates {
+    size_t n;
+    char path[AUTHFILE_SEARCH_MAX][PATH_MAX];
+    struct stat st[AUTHFILE_SEARCH_MAX];
+    bool exists[AUTHFILE_SEARCH_MAX];
+};
+
 struct reg_creds {
     pthread_mutex_t lock;
     char hostport[300];
     char helper_server[300]; /* what a helper gets on stdin */
     char *explicit_path;     /* -o authfile= */
-    /* the file in use */
+    /* the files looked at, as last seen: a change to any of them redoes the search */
+    struct candidates seen;
+    /* the file in use: the first with an entry for the registry */
     char path[PATH_MAX];
-    struct stat st;
     bool have_file;
+    char looked[320]; /* where we looked, when no file had an entry (for log lines) */
     struct authfile *af;
     int64_t checked_ms;
     bool warned_missing;
@@ -95,45 +105,79 @@ static bool same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Which file, and (re)reads it when it is another one or changed. Under the lock. */
+static void look_at(const struct reg_creds *c, struct candidates *out)
+{
+    if (c->explicit_path) {
+        snprintf(out->path[0], PATH_MAX, "%s", c->explicit_path);
+        out->n = 1;
+    } else {
+        out->n = authfile_search_paths(out->path);
+    }
+    for (size_t i = 0; i < out->n; i++)
+        out->exists[i] = stat(out->path[i], &out->st[i]) == 0;
+}
+
+static bool same_candidates(const struct candidates *a, const struct candidates *b)
+{
+    if (a->n != b->n) return false;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->exists[i] != b->exists[i] || strcmp(a->path[i], b->path[i]) != 0) return false;
+        if (a->exists[i] && !same_file(&a->st[i], &b->st[i])) return false;
+    }
+    return true;
+}
+
+/* Loads the files in order until one has an entry for the registry (containers-auth.json(5):
+ * a file without one does not hide the next). -o authfile= is the only file, entry or not. */
+static void search_files(struct reg_creds *c)
+{
+    const struct candidates *f = &c->seen;
+    size_t used = 0;
+    c->looked[0] = '\0';
+    for (size_t i = 0; i < f->n && !c->have_file; i++) {
+        if (!f->exists[i]) continue;
+        struct authfile *af = NULL;
+        if (authfile_load(f->path[i], c->hostport, &af) != 0) af = NULL;
+        if (c->explicit_path || authfile_has_entry(af)) {
+            c->af = af;
+            c->have_file = true;
+            snprintf(c->path, sizeof(c->path), "%s", f->path[i]);
+            log_debug("registry %s: credentials from %s", c->hostport, f->path[i]);
+            break;
+        }
+        authfile_free(af);
+        int n = snprintf(c->looked + used, sizeof(c->looked) - used, "%s%s", used ? ", " : "",
+                         f->path[i]);
+        if (n > 0) used = strlen(c->looked);
+    }
+    const char *helper = authfile_helper(c->af);
+    snprintf(c->helper_name, sizeof(c->helper_name), "%s", helper ? helper : "");
+}
+
+/* Which file, and (re)reads the files when one of them appeared, went or changed. Under the
+ * lock. */
 static void refresh_file(struct reg_creds *c)
 {
     int64_t now = monotonic_ms_now();
     if (now - c->checked_ms < RECHECK_MS) return;
     c->checked_ms = now;
-    char path[PATH_MAX];
-    if (c->explicit_path) {
-        snprintf(path, sizeof(path), "%s", c->explicit_path);
-    } else if (authfile_default_path(path, sizeof(path)) != 0) {
-        path[0] = '\0';
+    struct candidates *found = malloc(sizeof(*found));
+    if (!found) return; /* keep what we have; looked at again next time */
+    look_at(c, found);
+    bool unchanged = c->seen.n && same_candidates(found, &c->seen);
+    if (c->explicit_path && !found->exists[0] && !c->warned_missing)
+        log_warn("authfile %s: does not exist; no credentials for %s", c->explicit_path,
+                 c->hostport);
+    c->warned_missing = c->explicit_path && !found->exists[0];
+    if (!unchanged) {
+        c->seen = *found;
+        authfile_free(c->af);
+        c->af = NULL;
+        c->have_file = false;
+        forget_helper(c);
+        search_files(c);
     }
-    struct stat st;
-    bool exists = path[0] && stat(path, &st) == 0;
-    if (!exists) {
-        if (c->explicit_path && !c->warned_missing)
-            log_warn("authfile %s: does not exist; no credentials for %s", c->explicit_path,
-                     c->hostport);
-        c->warned_missing = true;
-        if (c->have_file) {
-            authfile_free(c->af);
-            c->af = NULL;
-            c->have_file = false;
-            forget_helper(c);
-        }
-        return;
-    }
-    c->warned_missing = false;
-    if (c->have_file && strcmp(path, c->path) == 0 && same_file(&st, &c->st)) return;
-    authfile_free(c->af);
-    c->af = NULL;
-    forget_helper(c);
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    c->st = st;
-    c->have_file = true;
-    if (authfile_load(path, c->hostport, &c->af) == 0)
-        log_debug("registry %s: credentials from %s", c->hostport, path);
-    const char *helper = authfile_helper(c->af);
-    snprintf(c->helper_name, sizeof(c->helper_name), "%s", helper ? helper : "");
+    free(found);
 }
 
 /* Asks the helper when its last answer is too old. Under the lock. */
@@ -180,6 +224,8 @@ int reg_creds_get(struct reg_creds *c, const char *repo, struct credential *out,
         rc = authfile_lookup(c->af, repo, out);
         if (c->have_file)
             snprintf(source, srclen, "%s", c->path);
+        else if (c->looked[0])
+            snprintf(source, srclen, "%s", c->looked);
         else
             snprintf(source, srclen, "%s", c->explicit_path ? c->explicit_path : "no auth file");
     }
