@@ -271,6 +271,14 @@ static void remember_challenge(struct registry *r, const struct http_response *r
         auth_remember_challenge(r->auth, &ch);
 }
 
+/* An explicit https:// address of a plain-http registry: OpenSSL's "wrong version number"
+ * does not say what to change, so the one line says it. */
+static bool answered_plain_http(const struct registry *r, const struct http_response *resp, int rc)
+{
+    return rc == -EIO && r->addr.scheme_given && strcmp(r->addr.scheme, "https") == 0 &&
+           resp->curl_code == CURLE_SSL_CONNECT_ERROR && http_tls_not_spoken(resp);
+}
+
 int registry_ping(struct registry *r)
 {
     if (r->blocked) {
@@ -290,7 +298,10 @@ int registry_ping(struct registry *r)
             rc = resp.status == 403 ? -EACCES : -EIO; /* a 404 here: not a registry */
         }
     }
-    if (rc) {
+    if (rc && answered_plain_http(r, &resp, rc)) {
+        log_error("registry %s: https://%s answered in plain HTTP: use http://%s", r->addr.hostport,
+                  r->addr.hostport, r->addr.hostport);
+    } else if (rc) {
         char what[320];
         char endpoint[sizeof(r->addr.endpoint)];
         reg_endpoint(r, endpoint, sizeof(endpoint));
