@@ -41,6 +41,8 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
     if (snprintf(root, sizeof(root), "%s/%s", cfg->cache_dir, h->name) >= (int)sizeof(root))
         return -ENAMETOOLONG;
     snprintf(partial, sizeof(partial), "%s/partial", root);
+    struct stat st;
+    h->cache_dir_made = stat(root, &st) != 0;
     rc = blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
     if (rc == 0) blobcache_set_transfer(h->blobs, cfg->part_size, cfg->max_transfers);
     return rc;
@@ -62,6 +64,24 @@ static int open_storage_tree(struct host *h, const char *path)
     return rc;
 }
 
+/* Removes the directories blobcache_new made under CACHE_DIR/HOST, deepest first. rmdir
+ * leaves any that hold something: only an empty skeleton goes. */
+static void remove_cache_skeleton(const char *cache_dir, const char *name)
+{
+    static const char *const made[] = {"/partial",
+                                       "/docker/registry/v2/blobs/sha256",
+                                       "/docker/registry/v2/blobs",
+                                       "/docker/registry/v2",
+                                       "/docker/registry",
+                                       "/docker",
+                                       ""};
+    char path[2 * PATH_MAX + 64];
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s%s", cache_dir, name, made[i]);
+        rmdir(path);
+    }
+}
+
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out)
 {
     struct host *h = calloc(1, sizeof(*h));
@@ -70,6 +90,8 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
     int rc = host_is_storage_path(address) ? open_storage_tree(h, address)
                                            : open_remote(h, address, cfg);
     if (rc) {
+        blobcache_free(h->blobs);
+        if (h->cache_dir_made) remove_cache_skeleton(cfg->cache_dir, h->name);
         registry_free(h->reg);
         free(h->local_root);
         free(h);
@@ -110,6 +132,17 @@ void host_free(struct host *h)
     strlist_free(&h->created_dirs);
     pthread_mutex_destroy(&h->lock);
     free(h);
+}
+
+void host_discard(struct host *h)
+{
+    if (!h) return;
+    bool made = h->cache_dir_made;
+    const struct rfs_config *cfg = h->cfg;
+    char name[PATH_MAX];
+    snprintf(name, sizeof(name), "%s", h->name);
+    host_free(h); /* first: its cache's working directory goes with it */
+    if (made) remove_cache_skeleton(cfg->cache_dir, name);
 }
 
 /* ---- lookups: each reads its answer under h->lock (see fs/host_meta.h) ---- */

@@ -37,6 +37,7 @@ struct host {
     char *local_root;     /* a storage tree mounted as a registry (its own blob store) */
     struct blobcache *blobs;
     struct readahead *readahead; /* the mount's (fs/readahead.h), set by its owner */
+    bool cache_dir_made;         /* open_remote created CACHE_DIR/HOST: host_discard removes it */
 
     /* lock guards everything below. It is innermost: no other lock is taken while it is held,
      * and no request runs under it (refreshes fetch unlocked, then store under it). */
@@ -65,6 +66,9 @@ struct host {
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
 bool host_is_storage_path(const char *address);
 void host_free(struct host *h);
+/* host_free for a host that never worked (its first ping failed): also removes the cache
+ * directory host_new made for it, which root mode would otherwise list as a host. */
+void host_discard(struct host *h);
 /* Forgets every stage (and stops its upload jobs); before the hosts' caches go away. */
 void host_drop_stages(struct host *h);
 

@@ -24,7 +24,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     rc = backend_ping(h);
     if (rc) {
         log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));
-        host_free(h);
+        host_discard(h); /* else the root would list it from its cache directory */
         return rc;
     }
     pthread_mutex_lock(&fs->lock);
