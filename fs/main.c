@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fsutil.h"
@@ -105,8 +106,9 @@ static void usage(FILE *out)
             "  -o log_file=FILE       log there (default: stderr with -f, else syslog);\n"
             "                         SIGHUP reopens it (logrotate)\n"
             "  -o log_level=LEVEL     error, warn, info or debug (default info)\n"
-            "  -o tls_verify=false    do not verify TLS certificates\n"
-            "  -o authfile=FILE       registry credentials (containers auth.json format)\n"
+            "  -o tls_verify=false    do not verify TLS certificates (true|false|yes|no|1|0)\n"
+            "  -o authfile=FILE       registry credentials (containers auth.json format; default:\n"
+            "                         the first of skopeo's files with an entry for the host)\n"
             "  -o cert_dir=DIR        CA certificates and client keys (certs.d layout)\n"
             "  -o registries_conf=FILE  per-host insecure/blocked/mirrors (registries.conf(5);\n"
             "                         root mode default /etc/containers/registries.conf)\n"
@@ -257,6 +259,46 @@ static void free_command_line(struct cli *cli)
     free(cfg->registries_conf);
 }
 
+/* A given file or directory that is not there (or not of its kind) stops the mount: mounting
+ * without the credentials or certificates asked for only fails later, less clearly. */
+static int check_path_option(const char *option, const char *path, bool want_dir)
+{
+    struct stat st;
+    if (!path) return 0;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "registryfs: -o %s=%s: %s\n", option, path, strerror(errno));
+        return -1;
+    }
+    if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "registryfs: -o %s=%s: not a %s\n", option, path,
+                want_dir ? "directory" : "regular file");
+        return -1;
+    }
+    return 0;
+}
+
+/* -o tls_verify, -o authfile, -o cert_dir: a value we do not understand is an error, never a
+ * silent default (tls_verify=no used to leave verification on). */
+static int check_tls_auth_options(struct cli *cli)
+{
+    struct rfs_config *cfg = cli->cfg;
+    const char *v = cli->tls_verify;
+    if (v) {
+        bool on = !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1");
+        bool off = !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0");
+        if (!on && !off) {
+            fprintf(stderr,
+                    "registryfs: tls_verify must be true or false (yes/no, 1/0), not '%s'\n", v);
+            return -1;
+        }
+        cfg->tls_verify = on;
+    }
+    return check_path_option("authfile", cfg->authfile, false) ||
+                   check_path_option("cert_dir", cfg->cert_dir, true)
+               ? -1
+               : 0;
+}
+
 static int parse_command_line(struct fuse_args *args, struct cli *cli)
 {
     struct rfs_config *cfg = cli->cfg;
@@ -279,8 +321,7 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
                 cli->platform);
         return -1;
     }
-    if (cli->tls_verify)
-        cfg->tls_verify = strcmp(cli->tls_verify, "false") != 0 && strcmp(cli->tls_verify, "0");
+    if (check_tls_auth_options(cli)) return -1;
     if (cfg->ttl < 0) {
         fprintf(stderr, "registryfs: ttl must be >= 0\n");
         return -1;
@@ -330,6 +371,8 @@ static int connect_single(struct rfs *fs)
     if (rc) {
         fprintf(stderr, "registryfs: %s does not answer as a registry: %s\n", fs->cfg.registry,
                 strerror(-rc));
+        host_discard(fs->single); /* and its fresh cache directory */
+        fs->single = NULL;
         return -1;
     }
     return 0;
