@@ -71,6 +71,7 @@ def test_chaos_push_publishes_every_image(registry_factory, proxy_factory, mount
     reg = registry_factory()
     proxy = proxy_factory(reg.host, faults=CHAOS)
     m = mount_factory(proxy.url, options={"rw": True})
+    mark = reg.mark()
     for i, img in enumerate(imgs):
         tools.ok(["mkdir", "-p", m.path("pushed/img%d" % i)])
         src = tmp_path / ("src%d" % i)
@@ -81,6 +82,10 @@ def test_chaos_push_publishes_every_image(registry_factory, proxy_factory, mount
         for i, img in enumerate(imgs):
             got = c.get_manifest("pushed/img%d" % i, "v1")
             assert got[0] == img.manifest, i
+    # one manifest PUT reached the registry per image: no publish was repeated
+    puts = [a.uri for a in reg.requests(mark, method="PUT", path_re=r"/manifests/")]
+    assert sorted(puts) == sorted("/v2/pushed/img%d/manifests/v1" % i
+                                  for i in range(len(imgs))), puts
     assert proxy.faulted > 10, proxy.faulted
 
 
