@@ -47,8 +47,9 @@ static int head_or_mount(struct host *h, const char *repo, const char *hex, cons
     if ((from || host_blob_home_get(h, hex, home)) && strcmp(home, repo) != 0) {
         rc = backend_blob_mount(h, repo, digest, home);
         *have = SIZE_UNKNOWN;
-        /* Harbor and others refuse some mounts (EACCES): uploading still works then */
-        return rc == -EACCES ? -ENOENT : rc;
+        /* Harbor and others refuse some mounts (EACCES), a registry may fail one (5xx after
+         * the retries): uploading the bytes still works then, where we have them */
+        return rc == 0 ? 0 : -ENOENT;
     }
     return -ENOENT;
 }

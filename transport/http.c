@@ -512,6 +512,7 @@ static bool transient_curl_error(CURLcode cc)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY: /* e.g. a proxy that answered early left a body unread */
         return true;
     default:
         return false;

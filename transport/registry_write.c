@@ -115,7 +115,8 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
                             .scope = t.scope,
                             .scope2 = from_scope,
                             .cls = HTTP_META,
-                            .max_attempts = 1,
+                            .max_attempts =
+                                HTTP_MAX_ATTEMPTS, /* a 202 or 201 either way: safe to repeat */
                             .upload_fd = -1};
     struct http_response resp;
     http_response_init(&resp);

@@ -106,7 +106,7 @@ class Proxy:
                         self.rfile.read(proxy.cut_patch)
                         self.close_connection = True
                         return
-                body = self.rfile.read(length) if length else None
+                body = self.rfile.read(length) if length else self._chunked_body()
                 if proxy.stall_all or (proxy.stall_blobs and self.command == "GET"
                                        and BLOB_RE.match(path)):
                     proxy._stop.wait()
@@ -120,6 +120,20 @@ class Proxy:
                 self._forward(body)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+            def _chunked_body(self):
+                """A chunked request body (a streamed upload), whole; None when there is none."""
+                if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+                    return None
+                data = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass                                    # trailers
+                        return bytes(data)
+                    data += self.rfile.read(size)
+                    self.rfile.readline()                           # CRLF after the chunk
 
             def _fault(self):
                 with proxy._lock:
