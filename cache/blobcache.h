@@ -56,7 +56,7 @@ void blobcache_free(struct blobcache *bc);
 void blobcache_abort(struct blobcache *bc);
 /* Blobs larger than part_size are fetched as ranged parts, up to `parallel` at once (before
  * the first download; defaults BLOBCACHE_PART_SIZE and 8). */
-#define BLOBCACHE_PART_SIZE (8u << 20)
+#define BLOBCACHE_PART_SIZE (32u << 20)
 void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel);
 /* The store is a storage tree others write: each blob is hashed once per mount before it is
  * served (EIO when damaged), and nothing in it is ever deleted. */

@@ -41,7 +41,9 @@ struct download {
 
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    uint64_t arrived; /* the contiguous prefix written to fd */
+    uint64_t arrived;       /* the contiguous prefix written to fd */
+    int64_t parts_since_ms; /* when the current plan of parts started */
+    uint64_t parts_from;    /* arrived at that moment */
     struct part *parts;
     size_t n_parts;
     size_t head;      /* first part not done: arrived ends inside it */

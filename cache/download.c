@@ -16,7 +16,8 @@
 
 #define FETCH_ATTEMPTS 3
 #define HASH_CHUNK (256u << 10)
-#define EXTRA_WORKER_DELAY_MS 50
+#define EXTRA_WORKER_DELAY_MS 100
+#define ONE_STREAM_ENOUGH (64u << 20) /* bytes/s: a link this fast gains nothing from more */
 #define WANTED_CHECK_MS 250
 #define PROGRESS_RESETS_ATTEMPTS (1u << 20)
 
@@ -219,6 +220,16 @@ static int fetch_part(struct download *dl, struct part *p, bool bounded)
     return rc;
 }
 
+/* Whether the download's first stream alone runs at ONE_STREAM_ENOUGH or faster. */
+static bool one_stream_enough(struct download *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    uint64_t got = dl->arrived - dl->parts_from;
+    int64_t ms = monotonic_ms_now() - dl->parts_since_ms;
+    pthread_mutex_unlock(&dl->lock);
+    return ms > 0 && got * 1000 / (uint64_t)ms >= ONE_STREAM_ENOUGH;
+}
+
 struct worker {
     struct download *dl;
     int index; /* 0 for the download's first worker: its slot priority */
@@ -241,8 +252,13 @@ static void *part_worker(void *arg)
     struct download *dl = w->dl;
     bool bounded = dl->n_parts > 1;
     /* A blob's extra connections queue a moment after its first, so that blobs started
-     * together (read-ahead) each get a connection before any gets a second. */
-    if (w->index > 0) sleep_unless_stopped(dl, EXTRA_WORKER_DELAY_MS);
+     * together (read-ahead) each get a connection before any gets a second; and only when
+     * one connection is slow (a distant registry): on a fast link more streams only add
+     * contention for the two cores. */
+    if (w->index > 0) {
+        sleep_unless_stopped(dl, EXTRA_WORKER_DELAY_MS);
+        if (one_stream_enough(dl)) return NULL;
+    }
     for (;;) {
         pthread_mutex_lock(&dl->lock);
         bool more = !dl->stop && dl->next_todo < dl->n_parts;
@@ -284,6 +300,8 @@ static int plan_parts(struct download *dl, uint64_t from, bool split)
     dl->parts = parts;
     dl->n_parts = n;
     dl->head = dl->next_todo = 0;
+    dl->parts_since_ms = monotonic_ms_now();
+    dl->parts_from = dl->arrived;
     dl->stop = __atomic_load_n(&dl->bc->aborted, __ATOMIC_ACQUIRE) != 0;
     dl->part_error = 0;
     pthread_mutex_unlock(&dl->lock);

@@ -116,7 +116,7 @@ static void usage(FILE *out)
             "  -o max_transfers=N     blob downloads (and uploads) at once per registry, 1-%d\n"
             "                         (default %d)\n"
             "  -o part_size=SIZE      larger blobs download as parallel ranged parts of this\n"
-            "                         size (K/M/G suffixes, at least 64K; default 8M)\n"
+            "                         size (K/M/G suffixes, at least 64K; default 32M)\n"
             "  -o timeout=SECONDS     the most a registry request may take, retries included,\n"
             "                         and the window of a transfer's speed floor (default %d)\n"
             "  -o retries=N           further attempts of a failed request, 0-%d (default %d)\n"

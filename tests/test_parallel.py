@@ -503,7 +503,7 @@ sanitized = pytest.mark.skipif("asan" in os.path.basename(os.environ.get("REGIST
 
 @sanitized
 def test_memory_one_reader_of_a_large_blob(mount_factory, preg, mem_images):
-    """Default options: a 32 MiB blob is 4 parts of 8M, all in flight at once."""
+    """Default options: one reader of a 32 MiB blob."""
     path, img = mem_images[0]
     m = mount_factory(preg.url)
     try:
@@ -517,8 +517,8 @@ def test_memory_one_reader_of_a_large_blob(mount_factory, preg, mem_images):
 
 @sanitized
 def test_memory_sixteen_readers_of_sixteen_blobs(mount_factory, preg, mem_images):
-    """Default options: 16 blobs of 4 parts each, max_transfers=8 parts in flight."""
-    m = mount_factory(preg.url)
+    """16 blobs of 4 parts each (part_size=8M), max_transfers=8 parts in flight."""
+    m = mount_factory(preg.url, options={"part_size": "8M"})
     try:
         paths = [m.path(path, img.layers[0].hex) for path, img in mem_images]
         r, sums = parallel_sha256(paths, timeout=300)
