@@ -263,7 +263,8 @@ def test_rm_r_refuses_when_another_tag_shares_the_digest(w, samples):
 
 
 def test_cp_between_two_registries_in_root_mode(registry_factory, mount_factory, samples):
-    """Root mode: cp -r from one registry's directory to another's pushes the image there."""
+    """Root mode: cp -r from one registry's directory to another's pushes the image there,
+    every blob streamed from the source's download as it arrives."""
     a, b = registry_factory(), registry_factory()
     ref = samples["multi"]
     with RegistryClient(a.url) as c:
@@ -275,3 +276,6 @@ def test_cp_between_two_registries_in_root_mode(registry_factory, mount_factory,
     assert writes.pushed_digest(b, "y/app", "v1") == ref.digest, writes.describe(b, m)
     for img in ref.obj.images:
         assert writes.pushed_digest(b, "y/app", img.digest) == img.digest
+    # the blobs went from a's download straight into b's uploads (fs/prefill.c), not file by
+    # file behind cp
+    assert "blobs straight from %s/x/app" % a.host in m.log(), m.log()[-3000:]
