@@ -15,7 +15,9 @@ struct rfs_config {
     int timeout;        /* seconds a registry request may take, retries included */
     int retries;        /* further attempts of a failed request */
     uint64_t part_size; /* blobs larger than this download as parallel ranged parts */
-    bool rw;
+    bool push;          /* -o push: new tags, retags (writes reach the registry) */
+    bool allow_delete;  /* -o allow_delete: rm -r deletes tags, mv drops the old tag */
+    bool nonempty;      /* -o nonempty: mount over a directory that holds files */
     bool debug;
     bool foreground;
     bool tls_verify;

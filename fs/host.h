@@ -56,7 +56,7 @@ struct host {
     bool probing;        /* the one attempt after a window is under way */
     int slow;            /* refreshes still running after a caller stopped waiting for them */
 
-    /* -o rw */
+    /* -o push */
     struct strmap stages;        /* "repo:tag" → struct stage * */
     struct strlist created_dirs; /* directories made by mkdir, not (yet) in the registry */
     struct strmap blob_homes;    /* hex → a repository known to hold that blob (char *) */

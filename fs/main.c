@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/size.h"
 #include "fs/backend.h"
+#include "fs/mount_checks.h"
 #include "fs/ops.h"
 #include "fs/rfs.h"
 #include "fs/shutdown.h"
@@ -26,7 +27,17 @@
 #define PART_SIZE_MIN (64u << 10)
 #define PART_SIZE_MAX (1u << 30)
 
-enum { KEY_RW, KEY_RO, KEY_DEBUG, KEY_FOREGROUND, KEY_HELP, KEY_VERSION };
+enum {
+    KEY_RW,
+    KEY_RO,
+    KEY_PUSH,
+    KEY_ALLOW_DELETE,
+    KEY_NONEMPTY,
+    KEY_DEBUG,
+    KEY_FOREGROUND,
+    KEY_HELP,
+    KEY_VERSION
+};
 
 struct cli {
     struct rfs_config *cfg;
@@ -38,6 +49,8 @@ struct cli {
     char *positional[2];
     int n_positional;
     enum log_level level;
+    bool rw_given; /* -o rw: mount(8)'s default, or the old spelling of -o push */
+    bool ro_given; /* -o ro wins over push and allow_delete, wherever it stands */
     bool help;
     bool version;
 };
@@ -72,6 +85,9 @@ static const struct fuse_opt cli_specs[] = {
     CLI_OPT("log_level=%s", log_level),
     FUSE_OPT_KEY("rw", KEY_RW),
     FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("push", KEY_PUSH),
+    FUSE_OPT_KEY("allow_delete", KEY_ALLOW_DELETE),
+    FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
     FUSE_OPT_KEY("-f", KEY_FOREGROUND),
@@ -112,7 +128,10 @@ static void usage(FILE *out)
             "  -o cert_dir=DIR        CA certificates and client keys (certs.d layout)\n"
             "  -o registries_conf=FILE  per-host insecure/blocked/mirrors (registries.conf(5);\n"
             "                         root mode default /etc/containers/registries.conf)\n"
-            "  -o rw                  writable mount (push, retag, delete)\n"
+            "  -o push                writable mount: new tags and retags are pushed\n"
+            "  -o allow_delete        also let rm -r delete tags and mv drop the old tag\n"
+            "                         (implies push)\n"
+            "  -o nonempty            mount over a directory that is not empty\n"
             "  -o max_transfers=N     blob downloads (and uploads) at once per registry, 1-%d\n"
             "                         (default %d)\n"
             "  -o part_size=SIZE      larger blobs download as parallel ranged parts of this\n"
@@ -131,10 +150,19 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
     struct cli *cli = data;
     switch (key) {
     case KEY_RW:
-        cli->cfg->rw = true;
+        cli->rw_given = true;
         return 0;
     case KEY_RO:
-        cli->cfg->rw = false;
+        cli->ro_given = true;
+        return 0;
+    case KEY_PUSH:
+        cli->cfg->push = true;
+        return 0;
+    case KEY_ALLOW_DELETE:
+        cli->cfg->push = cli->cfg->allow_delete = true;
+        return 0;
+    case KEY_NONEMPTY:
+        cli->cfg->nonempty = true;
         return 0;
     case KEY_DEBUG:
         cli->cfg->debug = true;
@@ -299,6 +327,20 @@ static int check_tls_auth_options(struct cli *cli)
                : 0;
 }
 
+/* Writes are an explicit choice: mount(8) passes "rw" for every fstab line, so "rw" enables
+ * nothing there; typed on the command line it is the old spelling, refused so that nobody
+ * gets a read-only mount (or, worse, deletion) they did not expect. */
+static int check_write_options(struct cli *cli)
+{
+    if (cli->rw_given && !started_by_mount_helper()) {
+        fprintf(stderr, "registryfs: -o rw is gone: use -o push to push new tags, and "
+                        "-o allow_delete to also let rm -r delete tags\n");
+        return -1;
+    }
+    if (cli->ro_given) cli->cfg->push = cli->cfg->allow_delete = false;
+    return 0;
+}
+
 static int parse_command_line(struct fuse_args *args, struct cli *cli)
 {
     struct rfs_config *cfg = cli->cfg;
@@ -332,7 +374,7 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
                 HTTP_MAX_RETRIES);
         return -1;
     }
-    if (parse_transfer_options(cli)) return -1;
+    if (parse_transfer_options(cli) || check_write_options(cli)) return -1;
     if (cli->log_level && log_parse_level(cli->log_level, &cli->level)) {
         fprintf(stderr, "registryfs: log_level must be error, warn, info or debug, not '%s'\n",
                 cli->log_level);
@@ -415,6 +457,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "registryfs: cannot initialise libcurl\n");
         goto out;
     }
+    if (check_mountpoint(fs.cfg.mountpoint, fs.cfg.nonempty)) goto out;
     if (fs.cfg.registry && connect_single(&fs)) goto out;
 
     char fsname[REF_HOST_MAX + 64];
@@ -424,7 +467,7 @@ int main(int argc, char *argv[])
              : fs.single->local_root ? "storage"
                                      : fs.single->name);
     fuse_opt_add_arg(&args, fsname);
-    if (!fs.cfg.rw) fuse_opt_add_arg(&args, "-oro");
+    if (!fs.cfg.push) fuse_opt_add_arg(&args, "-oro");
     fuse_opt_add_arg(&args, fs.cfg.mountpoint);
     status = fuse_main(args.argc, args.argv, &registryfs_ops, &fs) ? 1 : 0;
 out:

@@ -21,7 +21,7 @@ static struct rfs *current_fs(void)
 static void fill_dir_stat(const struct rfs *fs, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFDIR | (fs->cfg.rw ? 0755 : 0555);
+    st->st_mode = S_IFDIR | (fs->cfg.push ? 0755 : 0555);
     st->st_nlink = 2;
     st->st_uid = getuid();
     st->st_gid = getgid();
@@ -31,7 +31,7 @@ static void fill_dir_stat(const struct rfs *fs, struct stat *st)
 static void fill_file_stat(const struct rfs *fs, const struct view_entry *e, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFREG | (fs->cfg.rw ? 0644 : 0444);
+    st->st_mode = S_IFREG | (fs->cfg.push ? 0644 : 0444);
     st->st_nlink = 1;
     st->st_uid = getuid();
     st->st_gid = getgid();
@@ -181,8 +181,8 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
             rc = host_tags(n->host, n->dir, &names);
             if (rc == -ENOENT) rc = 0;
         }
-        if (rc == 0 && fs->cfg.rw) rc = host_created_children(n->host, n->dir, &names);
-        if (rc == 0 && fs->cfg.rw && *n->dir) rc = stage_tags_of(n->host, n->dir, &names);
+        if (rc == 0 && fs->cfg.push) rc = host_created_children(n->host, n->dir, &names);
+        if (rc == 0 && fs->cfg.push && *n->dir) rc = stage_tags_of(n->host, n->dir, &names);
         strlist_sort_unique(&names); /* a tag named like a sub-namespace is listed once */
         break;
     case NODE_IMAGE:
@@ -224,7 +224,7 @@ static int rfs_opendir(const char *path, struct fuse_file_info *fi)
         return rc;
     }
     fi->fh = (uintptr_t)l;
-    fi->cache_readdir = !fs->cfg.rw; /* writable directories change under the kernel's feet */
+    fi->cache_readdir = !fs->cfg.push; /* writable directories change under the kernel's feet */
     return 0;
 }
 
@@ -252,7 +252,7 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
     bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (writable && !fs->cfg.rw) return -EROFS;
+    if (writable && !fs->cfg.push) return -EROFS;
     if (writable) return rfs_open_for_write(path, fi);
     struct node n;
     int rc = resolve_file(fs, path, &n);
@@ -303,7 +303,7 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     /* Attributes change only when a tag moves, which we look at once per ttl anyway. */
     cfg->entry_timeout = fs->cfg.ttl;
     cfg->attr_timeout = fs->cfg.ttl;
-    cfg->negative_timeout = fs->cfg.rw ? 0 : 1;
+    cfg->negative_timeout = fs->cfg.push ? 0 : 1;
     cfg->kernel_cache = 0;
     conn->max_readahead = 1 << 20;
     log_info("mounted %s on %s", fs->single ? fs->single->name : "registry root",

@@ -96,7 +96,7 @@ static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_
 int rfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw) return -EROFS;
+    if (!fs->cfg.push) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     int rc = split_parent(path, dir, sizeof(dir), name, sizeof(name));
     if (rc) return rc;
@@ -217,7 +217,7 @@ int rfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     else if (n.kind == NODE_FILE && n.entry && (uint64_t)size == n.entry->size)
         rc = 0;
     else
-        rc = current_fs()->cfg.rw ? -EPERM : -EROFS;
+        rc = current_fs()->cfg.push ? -EPERM : -EROFS;
     node_release(&n);
     return rc;
 }
@@ -283,7 +283,7 @@ int rfs_mkdir(const char *path, mode_t mode)
 {
     (void)mode;
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw) return -EROFS;
+    if (!fs->cfg.push) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     int rc = split_parent(path, dir, sizeof(dir), name, sizeof(name));
     if (rc) return rc;
@@ -336,11 +336,11 @@ static int unlink_node(struct node *n)
     return rc;
 }
 
-/* What a modifying operation acts on; EROFS without -o rw. */
+/* What a modifying operation acts on; EROFS without -o push. */
 static int resolve_for_write(const char *path, bool want_view, struct node *n)
 {
     struct rfs *fs = current_fs();
-    return fs->cfg.rw ? resolve_path(fs, path, want_view, n) : -EROFS;
+    return fs->cfg.push ? resolve_path(fs, path, want_view, n) : -EROFS;
 }
 
 int rfs_unlink(const char *path)
@@ -399,6 +399,13 @@ static int rmdir_image(struct node *n)
     strlist_free(&names);
     if (rc) return rc;
     if (!empty) return -ENOTEMPTY;
+    if (n->stage->base && !current_fs()->cfg.allow_delete) {
+        /* rm -r unlinked the files first: give the tag its published files back */
+        log_error("%s/%s:%s: not deleted: deleting tags needs -o allow_delete", n->host->name,
+                  n->repo, n->ref);
+        stage_forget(n->stage);
+        return -EPERM;
+    }
     if (n->stage->base) rc = delete_tag(n->host, n->repo, n->ref);
     if (rc == 0) stage_forget(n->stage);
     return rc;
@@ -459,7 +466,7 @@ static int commit_named(struct stage *s, const char *name)
 int rfs_link(const char *from, const char *to)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw) return -EROFS;
+    if (!fs->cfg.push) return -EROFS;
     char dir[PATH_MAX], name[NAME_MAX + 1];
     enum staged_role role;
     char hex[SHA256_HEX_LEN + 1];
@@ -483,6 +490,12 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
 {
     (void)flags;
     if (src->stage || is_digest_ref(src->ref)) return -EXDEV; /* let mv copy instead */
+    if (!fs->cfg.allow_delete) {
+        /* a rename drops the old tag; copying (cp -r) is the way to retag without deleting */
+        log_error("%s/%s:%s: not renamed: dropping the old tag needs -o allow_delete",
+                  src->host->name, src->repo, src->ref);
+        return -EPERM;
+    }
     char dir[PATH_MAX], name[NAME_MAX + 1];
     struct node parent;
     int rc = split_parent(to, dir, sizeof(dir), name, sizeof(name));
@@ -516,7 +529,7 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
 int rfs_rename(const char *from, const char *to, unsigned int flags)
 {
     struct rfs *fs = current_fs();
-    if (!fs->cfg.rw) return -EROFS;
+    if (!fs->cfg.push) return -EROFS;
     if (flags & RENAME_EXCHANGE) return -EINVAL;
     struct node src, dst;
     int rc = resolve_path(fs, from, true, &src);

@@ -1,4 +1,4 @@
-/* FUSE operations of the writable mount (-o rw): see fs/stage.h and docs/write.md. */
+/* FUSE operations of the writable mount (-o push): see fs/stage.h and docs/write.md. */
 #ifndef REGISTRYFS_OPS_WRITE_H
 #define REGISTRYFS_OPS_WRITE_H
 

@@ -130,7 +130,7 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
     }
     int flags = host_dir_flags(out->host, prefix);
     if (flags < 0) return flags;
-    if (out->host->cfg->rw && host_created_dir_has(out->host, prefix)) flags |= DIR_IS_CREATED;
+    if (out->host->cfg->push && host_created_dir_has(out->host, prefix)) flags |= DIR_IS_CREATED;
     if (!flags) return -ENOENT;
     out->kind = NODE_DIR;
     out->dir_flags = flags;

@@ -20,7 +20,7 @@ struct node {
     char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2]; /* tag or sha256:<hex> */
     struct image_view *view;                    /* NODE_FILE; NODE_IMAGE with want_view */
     const struct view_entry *entry;             /* NODE_FILE of a published image */
-    struct stage *stage;       /* NODE_IMAGE, NODE_FILE: the image is being written (-o rw) */
+    struct stage *stage;       /* NODE_IMAGE, NODE_FILE: the image is being written (-o push) */
     struct staged_file *sfile; /* NODE_FILE: a file written into the stage */
 };
 

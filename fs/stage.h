@@ -1,5 +1,5 @@
 /*
- * Images being written into a writable mount (-o rw): the write state machine.
+ * Images being written into a writable mount (-o push): the write state machine.
  *
  * A stage collects the files of one REPO:TAG directory as tools write them: version,
  * manifest.json, HEX.manifest.json, blobs named by hex, and the temporary names tools rename

@@ -243,7 +243,7 @@ def test_token_registry_push_with_authfile(mount_factory, token_env, pki, images
     reg, ts = token_env.reg, token_env.ts
     authfile = write_authfile(tmp_path / "auth.json", {reg.host: (USER, PASSWORD)})
     src = ig.write_dir(images.store, images.push, str(tmp_path / "src"))
-    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "rw": True},
+    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "push": True},
                       debug=True)
     before = len(ts.requests)
     r = push_dir(src, m.path("pub/pushed/v1"))
@@ -261,7 +261,7 @@ def test_token_registry_cross_mount_asks_pull_on_the_source(mount_factory, token
     source repository in the same token as pull,push on the destination."""
     reg, ts = token_env.reg, token_env.ts
     authfile = write_authfile(tmp_path / "auth.json", {reg.host: (USER, PASSWORD)})
-    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "rw": True},
+    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "push": True},
                       debug=True)
     before = len(ts.requests)
     r = cp_into(m.path("pub/other/v1"), m.path("pub/copied/v1"))
@@ -278,7 +278,7 @@ def test_token_registry_anonymous_push_refused(mount_factory, token_env, pki, im
                                                tmp_path):
     reg = token_env.reg
     src = ig.write_dir(images.store, images.push, str(tmp_path / "src"))
-    m = mount_factory(reg.url, options={"cert_dir": pki.certs, "rw": True}, debug=True)
+    m = mount_factory(reg.url, options={"cert_dir": pki.certs, "push": True}, debug=True)
     r = push_dir(src, m.path("pub/anon/v1"))
     assert r.returncode != 0, r
     assert "Permission denied" in r.stderr, r
@@ -473,7 +473,7 @@ def test_basic_registry_read_and_push_with_authfile(mount_factory, basic_env, pk
                                                     tmp_path):
     reg = basic_env.reg
     authfile = write_authfile(tmp_path / "auth.json", {reg.host: (BOB, BOB_PASSWORD)})
-    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "rw": True},
+    m = mount_factory(reg.url, options={"authfile": authfile, "cert_dir": pki.certs, "push": True},
                       debug=True)
     assert "pub" in ls(m.path())
     assert read_bytes(m.path("private/app/v1/manifest.json")) == images.small.manifest
@@ -626,7 +626,7 @@ def test_registries_conf_mirror_for_reads(mount_factory, registry_factory, image
                     '[[registry.mirror]]\nlocation = "%s"\ninsecure = true\n\n'
                     '[[registry.mirror]]\nlocation = "%s/cache"\ninsecure = true\n'
                     % (primary.host, dead.host, mirror.host))
-    m = mount_factory(None, options={"registries_conf": str(conf), "rw": True}, debug=True)
+    m = mount_factory(None, options={"registries_conf": str(conf), "push": True}, debug=True)
     pmark, mmark = primary.mark(), mirror.mark()
     base = m.path(primary.host)
     assert read_bytes(os.path.join(base, "pub/app/v1/manifest.json")) == images.small.manifest

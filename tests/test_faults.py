@@ -70,7 +70,7 @@ def test_chaos_push_publishes_every_image(registry_factory, proxy_factory, mount
     store, imgs = chaos_images
     reg = registry_factory()
     proxy = proxy_factory(reg.host, faults=CHAOS)
-    m = mount_factory(proxy.url, options={"rw": True})
+    m = mount_factory(proxy.url, options={"push": True})
     mark = reg.mark()
     for i, img in enumerate(imgs):
         tools.ok(["mkdir", "-p", m.path("pushed/img%d" % i)])
@@ -258,7 +258,7 @@ def test_interrupted_upload_resumes_where_the_registry_got_to(registry_factory, 
     ig.write_dir(store, img, str(src), link=False)
     reg = registry_factory()
     proxy = proxy_factory(reg.host, cut_patch=4 * MiB)
-    m = mount_factory(proxy.url, options={"rw": True})
+    m = mount_factory(proxy.url, options={"push": True})
     tools.ok(["mkdir", "-p", m.path("resume/app")])
     mark = reg.mark()
     r = run(["rsync", "-a", str(src) + "/", m.path("resume/app/v1") + "/"], timeout=120)

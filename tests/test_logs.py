@@ -118,7 +118,7 @@ def test_debug_lines_of_uploads_say_the_bytes_sent(mount_factory, registry_facto
                                                    skopeo_dir):
     reg = registry_factory()
     src = skopeo_dir(samples["oci"])
-    m = mount_factory(reg.url, debug=True, options={"rw": True})
+    m = mount_factory(reg.url, debug=True, options={"push": True})
     os.makedirs(m.path("up", "app"))
     r = run(["cp", "-r", src, m.path("up", "app", "v1")])
     assert r.returncode == 0, "%s\n%s" % (r, m.describe())

@@ -1,10 +1,10 @@
 """Offline packaging (docs/packaging.md): the cache is a distribution storage root, and a local
-storage tree (`docker/registry/v2`) mounts as a registry, read-only or `-o rw`.
+storage tree (`docker/registry/v2`) mounts as a registry, read-only or `-o push`.
 
 The module fixture `pack` runs the documented flow once, on the connected side:
 
     registryfs -o cache_dir=CACHE  http://SRC  MNT_SRC
-    registryfs -o rw,cache_dir=CACHE  /abs/PACKAGE  MNT_PKG
+    registryfs -o push,cache_dir=CACHE  /abs/PACKAGE  MNT_PKG
     while read image; do mkdir -p MNT_PKG/$repo; cp -r MNT_SRC/$image MNT_PKG/$repo/$tag; done
     fusermount3 -u ...; tar -C PACKAGE -cf package.tar docker
 
@@ -249,7 +249,7 @@ def pack(tmp_path_factory, pkgimages):
         msrc = new_mount(work, "msrc", src.url, cache_dir=P.cache)
         mounts.append(msrc)
         msrc.start()
-        mpkg = new_mount(work, "mpkg", P.package, cache_dir=P.cache, options={"rw": True},
+        mpkg = new_mount(work, "mpkg", P.package, cache_dir=P.cache, options={"push": True},
                          debug=True)
         mounts.append(mpkg)
         mpkg.start()
@@ -363,7 +363,7 @@ def test_pack_with_rsync_gives_the_same_tree(pack, tmp_path):
     pkg2 = tmp_path / "package2"
     pkg2.mkdir()
     msrc = new_mount(tmp_path, "msrc", pack.src.url, cache_dir=pack.cache)
-    mpkg = new_mount(tmp_path, "mpkg", str(pkg2), cache_dir=pack.cache, options={"rw": True},
+    mpkg = new_mount(tmp_path, "mpkg", str(pkg2), cache_dir=pack.cache, options={"push": True},
                      debug=True)
     try:
         msrc.start()
@@ -573,12 +573,12 @@ def test_package_mount_reads_like_the_source(pack, mount_factory):
 
 
 def test_rsync_package_into_registry(pack, registry_factory, mount_factory):
-    """Offline side: `registryfs PKG MNT_PKG`, `registryfs -o rw http://DST MNT_DST`,
+    """Offline side: `registryfs PKG MNT_PKG`, `registryfs -o push http://DST MNT_DST`,
     `rsync -a MNT_PKG/ MNT_DST/`: every image in DST with its digest (instances too), each
     blob uploaded at most once, and a second rsync transfers nothing."""
     dst = registry_factory()
     mpkg = mount_factory(pack.unpacked)
-    mdst = mount_factory(dst.url, options={"rw": True}, debug=True)
+    mdst = mount_factory(dst.url, options={"push": True}, debug=True)
     mark = dst.mark()
     r = tools.run(["rsync", "-a", mpkg.mountpoint + "/", mdst.mountpoint + "/"])
     assert r.returncode == 0, "%s\n%s" % (r, writes.describe(dst, mdst, mark))
@@ -698,7 +698,7 @@ def test_damaged_tree_gives_eio_and_the_mount_keeps_answering(pack, mount_factor
 
 @pytest.mark.parametrize("tool", ["cp -r", "cp -al", "ln"])
 def test_copy_inside_tree_only_adds_links(pack, mount_factory, tmp_path, tool):
-    """`cp -r`, `cp -al` or `ln` of a tag inside a `-o rw` storage mount: the new tag is
+    """`cp -r`, `cp -al` or `ln` of a tag inside a `-o push` storage mount: the new tag is
     published, but no blob file is added or copied (same inodes, same count): the new
     repository only gains its _layers/revision/tag links."""
     root = tmp_path / "tree"
@@ -706,7 +706,7 @@ def test_copy_inside_tree_only_adds_links(pack, mount_factory, tmp_path, tool):
     before = {hx: os.stat(p).st_ino for hx, p in blob_data(root).items()}
     nlinks = {hx: os.stat(p).st_nlink for hx, p in blob_data(root).items()}
     repo, tag, obj = pack.images[0]                   # apps/frontend:1.0 (OCI)
-    m = mount_factory(str(root), options={"rw": True}, debug=True, cache_dir=pack.cache)
+    m = mount_factory(str(root), options={"push": True}, debug=True, cache_dir=pack.cache)
     src = m.path(repo, tag)
     tools.ok(["mkdir", "-p", m.path("copies/frontend")])
     dest = m.path("copies/frontend", "v2")
@@ -732,14 +732,14 @@ def test_copy_inside_tree_only_adds_links(pack, mount_factory, tmp_path, tool):
 
 
 def test_ln_of_a_blob_inside_tree_is_a_layers_link(pack, mount_factory, tmp_path):
-    """`ln REPO/TAG/HEX NEWREPO/TAG/HEX` in a `-o rw` storage mount: the one stored blob gains
+    """`ln REPO/TAG/HEX NEWREPO/TAG/HEX` in a `-o push` storage mount: the one stored blob gains
     a _layers link in NEWREPO at once (no new blob file, same inode, same link count); with
     `version` and `manifest.json` copied in, the new tag is published and served."""
     root = tmp_path / "tree"
     tools.ok(["cp", "-a", pack.unpacked, str(root)])
     before = {hx: (os.stat(p).st_ino, os.stat(p).st_nlink) for hx, p in blob_data(root).items()}
     repo, tag, obj = pack.images[2]                   # tools/cli/worker:2.1
-    m = mount_factory(str(root), options={"rw": True}, debug=True, cache_dir=pack.cache)
+    m = mount_factory(str(root), options={"push": True}, debug=True, cache_dir=pack.cache)
     src = m.path(repo, tag)
     dest = m.path("linked/worker", "v1")
     tools.ok(["mkdir", "-p", dest])
@@ -791,7 +791,7 @@ def test_pack_across_filesystems_copies_blobs(pack, tmpfs_dir, tmp_path):
     images = [pack.images[0], pack.images[3]]         # frontend, the multi-arch index
     lst = write_list(tmp_path / "list.txt", images)
     msrc = new_mount(tmp_path, "msrc", pack.src.url, cache_dir=pack.cache)
-    mpkg = new_mount(tmp_path, "mpkg", str(pkg), cache_dir=pack.cache, options={"rw": True},
+    mpkg = new_mount(tmp_path, "mpkg", str(pkg), cache_dir=pack.cache, options={"push": True},
                      debug=True)
     try:
         msrc.start()
@@ -828,7 +828,7 @@ def test_relative_storage_path_in_daemon_mode(pack, tmp_path):
     finally:
         m.stop()
     w = new_mount(tmp_path, "w", "./pkg", foreground=False, cwd=str(tmp_path),
-                  cache_dir=tmp_path / "cache", options={"rw": True})
+                  cache_dir=tmp_path / "cache", options={"push": True})
     try:
         w.start()
         repo, tag, obj = pack.images[4]

@@ -576,7 +576,7 @@ def test_registry_killed_mid_push(registry_factory, relay_factory, mount_factory
     obj = pimages["kill"]
     reg = registry_factory()
     relay = relay_factory(reg.port, MiB)
-    m = mount_factory(relay.url, options=dict(opts, rw=True), debug=True)
+    m = mount_factory(relay.url, options=dict(opts, push=True), debug=True)
     src = writes.source_dir(pimages["store"], obj, tmp_path / "src" / "v1")
     ok(["mkdir", "-p", m.path("kill/app")])
     mark = writes.mark(reg)
@@ -604,7 +604,7 @@ def _rw_env(registry_factory, relay_factory, mount_factory, tmp_path, store, up_
             options=None, **relay_kw):
     reg = registry_factory()
     relay = relay_factory(reg.port, 256 * MiB, up_bytes_per_sec=up_rate, **relay_kw)
-    mnt = mount_factory(relay.url, start=False, options=dict(options or {}, rw=True),
+    mnt = mount_factory(relay.url, start=False, options=dict(options or {}, push=True),
                         debug=True)
     client = RegistryClient(reg.url)
     return WriteEnv(reg, client, mnt, tmp_path, store), relay

@@ -335,7 +335,7 @@ def test_read_only_mount_refuses_every_write(mount_factory, registry_factory, sa
     reg = registry_factory()
     with RegistryClient(reg.url) as c:
         c.push(samples.store, "ro/app", ["v1", "v2"], samples["oci"].obj)
-    m = mount_factory(reg.url)          # no -o rw
+    m = mount_factory(reg.url)          # no -o push
     src = ig.write_dir(samples.store, samples["oci"].obj, str(tmp_path / "src" / "v3"))
     mark = writes.mark(reg)
     blob = samples["oci"].obj.layers[0].hex

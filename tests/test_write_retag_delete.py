@@ -158,6 +158,7 @@ def test_ln_of_every_file_of_a_tag(w, samples):
 @pytest.mark.parametrize("dest_repo", ["mv/app", "mv/other"])
 def test_mv_of_a_tag_retags_and_keeps_the_old_tag(w, samples, dest_repo):
     """distribution 2.x deletes manifests by digest only: the old tag stays, with a log line."""
+    w.allow_delete()
     ref = samples["docker"]
     w.preload("mv/app", "v1", ref.obj)
     w.mkdirs(dest_repo)
@@ -217,6 +218,7 @@ def test_replacing_only_manifest_json_of_a_published_tag(w, samples):
 # -- delete ----------------------------------------------------------------------------------
 
 def test_rm_r_deletes_the_tag(w, samples):
+    w.allow_delete()
     a, b = samples["oci"].obj, samples["docker"].obj
     w.preload("del/app", "v1", a)
     w.preload("del/app", "v2", b)
@@ -231,6 +233,7 @@ def test_rm_r_deletes_the_tag(w, samples):
 
 
 def test_rm_r_of_a_tag_pushed_through_the_mount(w, samples):
+    w.allow_delete()
     obj = samples["docker"].obj
     src = w.source(obj, "docker")
     w.mkdirs("del2/app")
@@ -244,6 +247,7 @@ def test_rm_r_of_a_tag_pushed_through_the_mount(w, samples):
 
 
 def test_rm_r_refuses_when_another_tag_shares_the_digest(w, samples):
+    w.allow_delete()
     obj = samples["oci"].obj
     w.preload("share/app", ["v1", "v2"], obj)
     mark = w.mark()
@@ -262,6 +266,35 @@ def test_rm_r_refuses_when_another_tag_shares_the_digest(w, samples):
     assert sorted(ls(w.path("share/app"))) == ["v1", "v2"]
 
 
+def test_rm_r_without_allow_delete_is_refused_and_the_tag_stays(w, samples):
+    """-o push alone never deletes: rm -r fails with EPERM, nothing is sent, and the tag's
+    files are listed again (rm unlinked them before its rmdir was refused)."""
+    obj = samples["oci"].obj
+    w.preload("keep/app", "v1", obj)
+    before = sorted(ls(w.path("keep/app/v1")))
+    mark = w.mark()
+    r = run(["rm", "-r", w.path("keep/app/v1")])
+    assert r.returncode != 0, "%s\n%s" % (r, w.describe(mark))
+    assert "Operation not permitted" in r.stderr, r
+    assert w.requests(mark, method="DELETE") == [], w.describe(mark)
+    w.assert_published("keep/app", "v1", obj)
+    assert sorted(ls(w.path("keep/app/v1"))) == before
+    assert "needs -o allow_delete" in w.mnt.log(), w.mnt.log()[-3000:]
+
+
+def test_mv_without_allow_delete_is_refused(w, samples):
+    """mv would drop the old tag: without -o allow_delete it is EPERM and changes nothing
+    (cp -r is the way to retag)."""
+    obj = samples["oci"].obj
+    w.preload("mvno/app", "v1", obj)
+    mark = w.mark()
+    r = run(["mv", w.path("mvno/app/v1"), w.path("mvno/app/v2")])
+    assert r.returncode != 0, "%s\n%s" % (r, w.describe(mark))
+    assert "Operation not permitted" in r.stderr, r
+    assert w.tags("mvno/app") == ["v1"], w.describe(mark)
+    assert w.requests(mark, method="PUT") == [], w.describe(mark)
+
+
 def test_cp_between_two_registries_in_root_mode(registry_factory, mount_factory, samples):
     """Root mode: cp -r from one registry's directory to another's pushes the image there,
     every blob streamed from the source's download as it arrives."""
@@ -269,7 +302,7 @@ def test_cp_between_two_registries_in_root_mode(registry_factory, mount_factory,
     ref = samples["multi"]
     with RegistryClient(a.url) as c:
         c.push(samples.store, "x/app", "v1", ref.obj)
-    m = mount_factory(None, options={"rw": True}, debug=True)
+    m = mount_factory(None, options={"push": True}, debug=True)
     ok(["mkdir", "-p", m.path(b.host, "y/app")])
     r = run(["cp", "-r", m.path(a.host, "x/app/v1"), m.path(b.host, "y/app/v1")])
     assert r.returncode == 0, "%s\n%s" % (r, writes.describe(b, m))

@@ -1,4 +1,4 @@
-"""Pushing through a writable mount (-o rw) with the tools users have: cp -r, cp -a,
+"""Pushing through a writable mount (-o push) with the tools users have: cp -r, cp -a,
 rsync -a, rsync --inplace, tar -x, skopeo copy and skopeo sync --dest dir (docs/write.md).
 
 Every push is checked on the registry side: `skopeo inspect --raw` of the new tag hashes to
@@ -136,7 +136,7 @@ def test_skopeo_sync_scoped_in_root_mode(registry_factory, mount_factory, regist
     skopeo reads the source through a registries.conf mirror, so the (empty) registry named
     in the scoped path is the one written to."""
     dst = registry_factory()
-    m = mount_factory(None, options={"rw": True}, debug=True)
+    m = mount_factory(None, options={"push": True}, debug=True)
     ref = samples["oci"]
     conf = tmp_path / "registries.conf"
     conf.write_text('[[registry]]\nlocation = "%s"\ninsecure = true\n'

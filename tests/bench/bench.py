@@ -12,7 +12,7 @@ Read path (issue #2)
   3   `cp -r MNT/REPO/TAG DST` (fresh mount, empty cache) vs
       `skopeo copy docker://REG/REPO:TAG dir:DST`               target time ratio <= 0.5
   4   peak RSS (VmHWM) of the registryfs process after the cold read      target <= 64 MiB
-Write path (issue #3, `-o rw`, docs/write.md)
+Write path (issue #3, `-o push`, docs/write.md)
   5   `cp -r LOCAL MNT/NEWREPO/TAG` (fresh rw mount + cache, fresh repository)
       vs `skopeo copy dir:LOCAL docker://REG/NEWREPO2:TAG`     target time ratio <= 0.6
   5r  peak RSS of registryfs after that push                               (report only)
@@ -22,7 +22,7 @@ Write path (issue #3, `-o rw`, docs/write.md)
       blob upload PUTs in the registry's access log                      target 0
   7b  the same with `rsync -a LOCAL/ MNT/REPO/TAG3/`                       target 0
 Offline packaging (issue #5, docs/packaging.md), images sharing base layers
-  8   the flow of docs/packaging.md (mount REG and an empty storage dir -o rw with one cache
+  8   the flow of docs/packaging.md (mount REG and an empty storage dir -o push with one cache
       dir, mkdir -p + cp -r MNT_SRC/REPO:TAG MNT_PKG/REPO/TAG per image, unmount both) vs the
       seeds' convert-images.sh (skopeo sync --src docker --dest dir per image, hardlinks
       into blobs/sha256/XX/HEX/data, link files)                target time ratio <= 1.0
@@ -37,13 +37,13 @@ default 40 ms / 100 Mbit/s); registryfs mounts http://DELAY (root mode: the host
 127.0.0.1:PORT of the delay line) and skopeo / curl go through the same delay lines.
   W1  pull a 6 x 16 MiB image: `cp -r MNT/REPO/TAG DST` (fresh mount, empty cache dir) vs
       `skopeo copy docker://DELAY_A/REPO:TAG dir:DST`           target time ratio <= 0.35
-  W2  push it: `cp -r LOCAL MNT/NEWREPO/TAG` (fresh -o rw mount, fresh repository) vs
+  W2  push it: `cp -r LOCAL MNT/NEWREPO/TAG` (fresh -o push mount, fresh repository) vs
       `skopeo copy dir:LOCAL docker://DELAY_A/NEWREPO2:TAG`    target time ratio <= 0.40
   W3  registry A -> B (both distant), root mode: `cp -r MNT/DELAY_A/REPO/TAG
       MNT/DELAY_B/NEWREPO/TAG` vs `skopeo copy docker://DELAY_A/... docker://DELAY_B/...`
                                                                 target time ratio <= 0.80
   W4  mirror 10 images (2 shared 8 MiB base layers + an own 2 MiB layer each) A -> B, root
-      mode -o rw: per image `mkdir -p MNT/DELAY_B/NS/REPO` + `rsync -a MNT/DELAY_A/NS0/REPO/
+      mode -o push: per image `mkdir -p MNT/DELAY_B/NS/REPO` + `rsync -a MNT/DELAY_A/NS0/REPO/
       TAG/ MNT/DELAY_B/NS/REPO/TAG/` vs one `skopeo sync --src yaml --dest docker` of a YAML
       listing exactly those 10 tags; every tag checked in B by digest  target ratio <= 0.80
   W5  cold read of a BENCH_WAN_MIB blob: `cat MNT/REPO/TAG/HEX` (fresh mount, empty cache)
@@ -333,7 +333,7 @@ def log(msg):
 def rfs_options(rw=False):
     """-o options of every registryfs mount of the bench: rw when asked, plus BENCH_RFS_OPTS
     (comma-separated NAME or NAME=VALUE, e.g. max_transfers=8)."""
-    opts = {"rw": True} if rw else {}
+    opts = {"push": True} if rw else {}
     for item in os.environ.get("BENCH_RFS_OPTS", "").split(","):
         item = item.strip()
         if item:
@@ -506,7 +506,7 @@ def m_push(ctx):
     vs skopeo copy dir: docker:// to a fresh repository."""
     r5 = ctx.row("5", "push: cp -r dir: into mount vs skopeo dir->docker",
                  "skopeo copy dir:LOCAL docker://REG/NEWREPO2:TAG; registryfs: cp -r LOCAL "
-                 "MNT/NEWREPO/TAG, fresh -o rw mount, empty cache dir", target=0.6,
+                 "MNT/NEWREPO/TAG, fresh -o push mount, empty cache dir", target=0.6,
                  strict=False)
     r5r = ctx.row("5r", "peak RSS of registryfs, push", "(none) VmHWM after the push",
                   kind="value", unit="MiB", agg="max", strict=False)
@@ -556,7 +556,7 @@ def m_reg2reg(ctx):
     """6: root mode cp -r MNT/A/REPO/TAG MNT/B/NEWREPO/TAG vs skopeo copy docker:// docker://."""
     r6 = ctx.row("6", "registry A->B: cp -r in mount vs skopeo",
                  "skopeo copy docker://A/REPO:TAG docker://B/NEWREPO2:TAG; registryfs: cp -r "
-                 "MNT/HOST_A/REPO/TAG MNT/HOST_B/NEWREPO/TAG, root mode, fresh -o rw mount, "
+                 "MNT/HOST_A/REPO/TAG MNT/HOST_B/NEWREPO/TAG, root mode, fresh -o push mount, "
                  "empty cache dir", target=0.6, strict=False)
     b = ctx.registry("registry-b")
     copy_between(ctx, r6, ctx.runs, "bench6", (ctx.reg.host, b.host), b, ctx.repo, ctx.tag,
@@ -608,12 +608,12 @@ def m_repush(ctx):
     reg, src = ctx.reg, ctx.src
     rows = [
         (ctx.row("7a", "re-push (cp -r): blob upload PUTs",
-                 "(none) cp -r LOCAL MNT/REPO/TAG2, REPO already holds the image, fresh -o rw "
+                 "(none) cp -r LOCAL MNT/REPO/TAG2, REPO already holds the image, fresh -o push "
                  "mount", target=0, kind="value", unit="PUTs", strict=False),
          "v2", 'cp -r "$1" "$2"', lambda m: (src, m.path(ctx.repo, "v2"))),
         (ctx.row("7b", "re-push (rsync -a): blob upload PUTs",
                  "(none) rsync -a LOCAL/ MNT/REPO/TAG3/, REPO already holds the image, fresh "
-                 "-o rw mount", target=0, kind="value", unit="PUTs", strict=False),
+                 "-o push mount", target=0, kind="value", unit="PUTs", strict=False),
          "v3", 'rsync -a "$1"/ "$2"/', lambda m: (src, m.path(ctx.repo, "v3"))),
     ]
     for row, tag, script, paths in rows:
@@ -854,7 +854,7 @@ def m_package(ctx):
     r8 = ctx.row("8", "package %d images (shared bases): registryfs vs seeds' flow" % n,
                  "bash convert-images.sh REG IMAGES (the seeds' script: skopeo sync --src "
                  "docker --dest dir per image, then hardlinks into blobs/sha256/XX/HEX/data "
-                 "and link files); registryfs: mount REG and an empty PKG -o rw (one fresh "
+                 "and link files); registryfs: mount REG and an empty PKG -o push (one fresh "
                  "cache dir), mkdir -p + cp -r MNT_SRC/REPO:TAG MNT_PKG/REPO/TAG per image, "
                  "unmount both (daemon exit included)", target=1.0, strict=False)
     r8b = ctx.row("8b", "package blob bytes (distinct inodes) - unique bytes",
@@ -1068,18 +1068,18 @@ def m_wan(ctx):
                  target=0.35, strict=False)
     w2 = ctx.row("W2", "WAN push it: cp -r into mount vs skopeo dir->docker",
                  "skopeo copy dir:LOCAL docker://DELAY_A/NEWREPO2:TAG; registryfs: cp -r "
-                 "LOCAL MNT/NEWREPO/TAG, fresh -o rw mount of http://DELAY_A, empty cache dir",
+                 "LOCAL MNT/NEWREPO/TAG, fresh -o push mount of http://DELAY_A, empty cache dir",
                  target=0.40, strict=False)
     w3 = ctx.row("W3", "WAN registry A->B (each behind a delay line): cp -r vs skopeo",
                  "skopeo copy docker://DELAY_A/REPO:TAG docker://DELAY_B/NEWREPO2:TAG; "
                  "registryfs: cp -r MNT/DELAY_A/REPO/TAG MNT/DELAY_B/NEWREPO/TAG, root mode, "
-                 "fresh -o rw mount, empty cache dir", target=0.80, strict=False)
+                 "fresh -o push mount, empty cache dir", target=0.80, strict=False)
     w4 = ctx.row("W4", "WAN mirror %d images (shared bases) A->B: rsync vs skopeo sync"
                  % WAN_MIRROR_IMAGES,
                  "skopeo sync --src yaml --dest docker (one run, a YAML listing exactly the "
                  "%d tags of DELAY_A) DELAY_B/NEWNS; registryfs: per image mkdir -p "
                  "MNT/DELAY_B/NEWNS/REPO + rsync -a MNT/DELAY_A/NS/REPO/TAG/ "
-                 "MNT/DELAY_B/NEWNS/REPO/TAG/, root mode, fresh -o rw mount, empty cache dir"
+                 "MNT/DELAY_B/NEWNS/REPO/TAG/, root mode, fresh -o push mount, empty cache dir"
                  % WAN_MIRROR_IMAGES, target=0.80, strict=False)
     w5 = ctx.row("W5", "WAN cold read of a %d MiB blob vs curl (one stream)" % ctx.wan_mib,
                  "curl -sSf -o /dev/null http://DELAY_A/v2/REPO/blobs/DIGEST; registryfs: "

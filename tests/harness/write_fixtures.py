@@ -1,6 +1,6 @@
 """pytest fixtures of the writable-mount tests (tests/test_write_*.py import them).
 
-    w        a WriteEnv: a private, empty registry (w.reg, w.client) and a `-o rw -d` mount
+    w        a WriteEnv: a private, empty registry (w.reg, w.client) and a `-o push -d` mount
              of it (w.mnt); fresh per test, stopped and unmounted by the conftest factories.
     wimages  session: extra images in their own BlobStore: "medium" (one 4 MiB layer), "a"
              (OCI) and "b" (Docker) sharing two base layers; "store" is the BlobStore.
@@ -38,6 +38,11 @@ class WriteEnv:
             self._started = True
             self._mount.start()
         return self._mount
+
+    def allow_delete(self):
+        """Mount with -o allow_delete (rm -r deletes tags, mv drops the old tag)."""
+        assert not self._started, "allow_delete() before the first use of the mount"
+        self._mount.options["allow_delete"] = True
 
     def preload(self, repo, tags, obj, store=None):
         """Push obj to REPO:TAGS with the harness client, before the mount starts."""
@@ -147,6 +152,6 @@ def wimages(session_dir):
 @pytest.fixture
 def w(registry_factory, mount_factory, tmp_path, samples):
     reg = registry_factory()
-    mnt = mount_factory(reg.url, start=False, options={"rw": True}, debug=True)
+    mnt = mount_factory(reg.url, start=False, options={"push": True}, debug=True)
     with RegistryClient(reg.url) as c:
         yield WriteEnv(reg, c, mnt, tmp_path, samples.store)

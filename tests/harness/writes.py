@@ -1,4 +1,4 @@
-"""Helpers for the writable-mount (`-o rw`) tests: source `dir:` images, a file writer that
+"""Helpers for the writable-mount (`-o push`) tests: source `dir:` images, a file writer that
 reports the errno of every step, registry-side checks (digest via `skopeo inspect --raw`,
 tags, upload/mount counts in the access log).
 
