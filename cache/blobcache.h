@@ -54,10 +54,13 @@ void blobcache_free(struct blobcache *bc);
 /* The mount is ending: running downloads stop, and every read waiting for bytes (now or
  * later) fails with EIO at once. The fetches themselves are stopped by the transport. */
 void blobcache_abort(struct blobcache *bc);
-/* Blobs larger than part_size are fetched as ranged parts, up to `parallel` at once (before
- * the first download; defaults BLOBCACHE_PART_SIZE and 8). */
+/* Blobs larger than part_size are fetched as ranged parts, up to `parallel` at once; a part
+ * that receives nothing for silence_ms, over all its attempts, fails (before the first
+ * download; defaults BLOBCACHE_PART_SIZE, 8 and BLOBCACHE_SILENCE_MS). */
 #define BLOBCACHE_PART_SIZE (32u << 20)
-void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel);
+#define BLOBCACHE_SILENCE_MS 10000
+void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel,
+                            long silence_ms);
 /* The store is a storage tree others write: each blob is hashed once per mount before it is
  * served (EIO when damaged), and nothing in it is ever deleted. */
 void blobcache_set_foreign(struct blobcache *bc);

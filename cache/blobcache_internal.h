@@ -73,6 +73,7 @@ struct blobcache {
     bool foreign;           /* a storage tree written by others: verify, never delete */
     uint64_t part_size;     /* blobs larger than this are fetched as ranged parts */
     int parallel;           /* workers per download, and part fetches at once */
+    long silence_ms;        /* a part silent this long over its attempts fails */
     struct slots parts;     /* part fetches under way: every download's first worker goes
                                before any download's second, so parallel blobs share fairly */
     struct strmap verified; /* hex of blobs verified in this mount (bounded: check.c) */

@@ -204,11 +204,17 @@ static int fetch_part(struct download *dl, struct part *p, bool bounded)
     static const long backoff_ms[FETCH_ATTEMPTS] = {0, 300, 1000};
     struct part_rx rx = {dl, p};
     int rc = -EIO;
+    int64_t heard_ms = monotonic_ms_now(); /* when this part last received a byte */
     for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
+        /* A registry silent for the whole window (stopped, or accepting and then mute) gets
+         * no further attempt: the reader's EIO comes within the window, not after three. */
+        if (attempt && monotonic_ms_now() - heard_ms + backoff_ms[attempt] >= dl->bc->silence_ms)
+            break;
         if (backoff_ms[attempt]) sleep_unless_stopped(dl, backoff_ms[attempt]);
         uint64_t before = p->received;
         rc = dl->src.fetch(dl->src.arg, p->start + before, bounded ? p->end : 0, part_sink, &rx);
         if (rc == 0 && p->received != p->end - p->start) rc = -EIO; /* the body ended early */
+        if (p->received != before) heard_ms = monotonic_ms_now();
         if (rc == 0 || !retryable(rc) || __atomic_load_n(&dl->stop, __ATOMIC_ACQUIRE)) break;
         if (p->received - before >= PROGRESS_RESETS_ATTEMPTS)
             attempt = 0; /* real progress: the failure is not a dead registry (a trickle that

@@ -70,6 +70,7 @@ int blobcache_new(const char *root, const char *partial, const char *share, stru
     strmap_init(&bc->verified);
     bc->part_size = BLOBCACHE_PART_SIZE;
     bc->parallel = 8;
+    bc->silence_ms = BLOBCACHE_SILENCE_MS;
     slots_init(&bc->parts, bc->parallel);
     *out = bc;
     return 0;
@@ -358,8 +359,9 @@ void blobcache_set_foreign(struct blobcache *bc)
     bc->foreign = true;
 }
 
-void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel)
+void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parallel, long silence_ms)
 {
+    bc->silence_ms = silence_ms > 0 ? silence_ms : BLOBCACHE_SILENCE_MS;
     bc->part_size = part_size ? part_size : BLOBCACHE_PART_SIZE;
     bc->parallel = parallel < 1 ? 1 : parallel > 64 ? 64 : parallel;
     slots_resize(&bc->parts, bc->parallel);

@@ -44,7 +44,8 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
     struct stat st;
     h->cache_dir_made = stat(root, &st) != 0;
     rc = blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
-    if (rc == 0) blobcache_set_transfer(h->blobs, cfg->part_size, cfg->max_transfers);
+    if (rc == 0)
+        blobcache_set_transfer(h->blobs, cfg->part_size, cfg->max_transfers, cfg->timeout * 1000L);
     return rc;
 }
 

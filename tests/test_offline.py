@@ -128,6 +128,41 @@ def test_stalled_registry_cached_image_answers_and_is_killable(mount_factory, re
         os.kill(reg.proc.pid, signal.SIGCONT)
 
 
+def timed(cmd):
+    r = run(cmd, timeout=120)
+    return r, r.elapsed
+
+
+def test_stopped_registry_every_call_returns_within_15s(mount_factory, relayed):
+    """Issue 10, part 5: default timeout and retries, a registry that accepts connections and
+    then says nothing (SIGSTOPped): each call returns within 15 s, stale where cached, else EIO.
+    (ttl=1 only so that cached answers are stale; the bound does not depend on it.)"""
+    reg, relay, img = relayed
+    m = mount_factory(relay.url, options={"ttl": 1})
+    tag = m.path("p", "app", "v1")
+    assert ls(tag) == sorted(ig.dir_files(img))          # metadata cached, no blob read
+    cold = mount_factory(relay.url)                       # nothing cached, no back-off yet
+    os.kill(reg.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1.5)
+        calls = [(["ls", cold.path("p", "app")], 1), (["ls", "-l", tag], 0), (["ls", m.mountpoint], 0),
+                 (["cat", os.path.join(tag, "manifest.json")], 0),
+                 (["cat", os.path.join(tag, img.blobs[-1].hex)], 1),
+                 (["ls", m.path("p", "other")], 2), (["stat", m.path("p", "app", "v2")], 1),
+                 (["cat", m.path("p", "app", "v3", "manifest.json")], 1)]
+        times = []
+        for cmd, want in calls:
+            r, elapsed = timed(cmd)
+            times.append("%s %s %.1f s" % (cmd[0], cmd[-1].split("/mnt/")[-1], elapsed))
+            assert elapsed <= 15, (r, times)
+            assert (r.returncode != 0) == bool(want), (r, times)
+            if want == 1 and cmd[0] == "cat":
+                assert "Input/output error" in r.stderr or "No such file" in r.stderr, r
+        print("with the registry stopped: " + ", ".join(times))
+    finally:
+        os.kill(reg.proc.pid, signal.SIGCONT)
+
+
 def vm_hwm(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
