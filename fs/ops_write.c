@@ -407,7 +407,9 @@ static int rmdir_image(struct node *n)
         return -EPERM;
     }
     if (n->stage->base) rc = delete_tag(n->host, n->repo, n->ref);
-    if (rc == 0) stage_forget(n->stage);
+    /* deleted, or refused (EBUSY, EPERM...): either way the staged removals go, so a refused
+     * delete lists the tag's files again, as the registry still has them */
+    stage_forget(n->stage);
     return rc;
 }
 

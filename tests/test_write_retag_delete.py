@@ -264,6 +264,8 @@ def test_rm_r_refuses_when_another_tag_shares_the_digest(w, samples):
     lines = [l for l in w.mnt.log().splitlines() if "share/app:v1: not deleted" in l]
     assert lines and "v2" in lines[0], w.mnt.log()[-3000:]
     assert sorted(ls(w.path("share/app"))) == ["v1", "v2"]
+    # the refused delete changed nothing a listing shows (issue 11, part 4)
+    assert sorted(ls(w.path("share/app/v1"))) == sorted(ig.dir_files(obj))
 
 
 def test_rm_r_without_allow_delete_is_refused_and_the_tag_stays(w, samples):
