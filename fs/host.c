@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cache/storage.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "fs/backend.h"
 #include "fs/host_meta.h"
@@ -53,6 +54,13 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
 static int open_storage_tree(struct host *h, const char *path)
 {
     char resolved[PATH_MAX], partial[PATH_MAX + 32];
+    /* a writable mount of a package that does not exist yet makes it, as rsync makes its
+     * destination; a read-only one would only show an empty tree */
+    if (h->cfg->push && access(path, F_OK) != 0 && errno == ENOENT) {
+        int rc = mkdir_p(path, 0755);
+        if (rc) return rc;
+        log_info("%s: created an empty storage tree", path);
+    }
     if (!realpath(path, resolved)) return -errno;
     struct stat st;
     if (stat(resolved, &st) || !S_ISDIR(st.st_mode)) return -ENOTDIR;

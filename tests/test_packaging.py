@@ -30,7 +30,7 @@ from harness import imagegen as ig
 from harness.packaging import run_flow
 from harness import tools
 from harness import writes
-from harness.mount import Mount
+from harness.mount import Mount, MountError
 from harness.regclient import RegistryClient
 from harness.registry import Registry
 
@@ -842,3 +842,18 @@ def test_relative_storage_path_in_daemon_mode(pack, tmp_path):
     assert (tmp_path / "pkg" / "docker" / "registry" / "v2" / "repositories" / "again" /
             "_manifests" / "tags" / "solo" / "current" / "link").read_text() == obj.digest
     assert not os.path.exists(tmp_path / "pkg" / ".registryfs-partial")
+
+
+def test_push_mount_creates_a_missing_storage_tree(pack, mount_factory, tmp_path):
+    """`registryfs -o push NEWDIR MNT` makes NEWDIR (issue 11, part 6); a read-only mount of a
+    path that is not there is still an error."""
+    missing = tmp_path / "new" / "package"
+    ro = mount_factory(str(missing), start=False)
+    with pytest.raises(MountError):
+        ro.start()
+    assert not missing.exists()
+    m = mount_factory(str(missing), options={"push": True}, cache_dir=pack.cache)
+    assert missing.is_dir()
+    assert tools.ls(m.mountpoint) == []
+    tools.ok(["mkdir", "-p", m.path("ns", "app")])
+    assert "created an empty storage tree" in m.log(), m.log()[-2000:]
