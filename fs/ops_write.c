@@ -60,10 +60,15 @@ static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct
         if (is_digest_ref(n->ref)) return -EROFS; /* REPO@sha256:… views are immutable */
         return stage_open(n->host, n->repo, n->ref, n->view, out);
     }
-    if (n->kind != NODE_DIR || !(n->dir_flags & DIR_IS_CREATED))
-        return -EINVAL; /* files live in tag directories only */
+    if (n->kind != NODE_DIR || !(n->dir_flags & DIR_IS_CREATED)) {
+        log_error("%s: files go into tag directories (REPO/TAG/) only", dir);
+        return -EINVAL;
+    }
     const char *slash = strrchr(n->dir, '/');
-    if (!slash) return -EINVAL; /* a top-level directory is a namespace, never a tag */
+    if (!slash) { /* a top-level directory is a namespace, never a tag */
+        log_error("%s: a tag directory goes inside a repository (REPO/TAG/), not at the top", dir);
+        return -EINVAL;
+    }
     char repo[REF_NAME_MAX + 1];
     snprintf(repo, sizeof(repo), "%.*s", (int)(slash - n->dir), n->dir);
     if (!ref_valid_repo(repo) || !ref_valid_tag(slash + 1)) {
@@ -294,6 +299,9 @@ int rfs_mkdir(const char *path, mode_t mode)
     }
     if ((rc = resolve_path(fs, dir, false, &n))) return rc;
     if (n.kind != NODE_DIR) {
+        log_error("mkdir %s: %s", path,
+                  n.kind == NODE_HOSTS ? "registry hosts appear when first used, not by mkdir"
+                                       : "a tag directory holds files only");
         node_release(&n);
         return n.kind == NODE_HOSTS ? -EPERM : -EINVAL;
     }
@@ -474,7 +482,10 @@ int rfs_link(const char *from, const char *to)
     char hex[SHA256_HEX_LEN + 1];
     int rc = split_parent(to, dir, sizeof(dir), name, sizeof(name));
     if (rc) return rc;
-    if (stage_role_of(name, &role, hex)) return -EINVAL;
+    if (stage_role_of(name, &role, hex)) {
+        log_error("ln %s: a dir: image holds no file named like that", to);
+        return -EINVAL;
+    }
     struct node src, parent;
     if ((rc = resolve_path(fs, from, true, &src))) return rc;
     struct stage *s = NULL;

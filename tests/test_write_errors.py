@@ -239,6 +239,19 @@ def test_create_invalid_file_name_is_einval(w):
     assert ls(w.path("names/app/v1")) == []
 
 
+def test_refused_places_say_what_is_expected(w):
+    """A file in a top-level directory (a namespace, never a tag) or in a repository listing:
+    EINVAL, and one log line saying where files go (issue 11, part 6)."""
+    w.mkdirs("top")
+    src = os.path.join(w.tmp, "v")
+    with open(src, "wb") as f:
+        f.write(b'{"Directory Transport Version": "1.1"}\n')
+    res = write_files([("write", w.path("top", "version"), src)])
+    assert res == ["EINVAL@open"], res
+    assert "/top: a tag directory goes inside a repository (REPO/TAG/)" in w.mnt.log(), \
+        w.mnt.log()[-2000:]
+
+
 def test_nothing_is_sent_before_there_is_something_to_push(w):
     mark = w.mark()
     for d in ("ns", "ns/repo", "ns/repo/tag", "ns/app:v1", "ns/repo/V1.0"):
