@@ -194,8 +194,8 @@ int host_dir_flags(struct host *h, const char *path)
          * one whose tag list answers. */
         meta_req_tags(&r, path);
         rc = meta_with(h, &r, use_status, NULL);
-        if (rc == 0) return DIR_IS_REPO | DIR_IS_NAMESPACE;
-        return rc == -ENOENT ? DIR_IS_NAMESPACE : rc;
+        if (rc == 0) return DIR_IS_REPO | DIR_IS_NAMESPACE | DIR_NO_CATALOG;
+        return rc == -ENOENT ? DIR_IS_NAMESPACE | DIR_NO_CATALOG : rc;
     }
     return rc ? rc : c.flags;
 }

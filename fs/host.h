@@ -22,6 +22,7 @@
 
 #define DIR_IS_REPO 1
 #define DIR_IS_NAMESPACE 2
+#define DIR_NO_CATALOG 8 /* the registry lists no catalog: the flags are guesses from tag lists */
 
 /* Metadata kept per registry, whatever the registry lists: tag lists, catalog, tag answers
  * and views together, least recently used evicted first. */

@@ -429,7 +429,8 @@ int rfs_rmdir(const char *path)
     if (n.kind == NODE_IMAGE) {
         rc = rmdir_image(&n);
     } else if (n.kind == NODE_DIR && (n.dir_flags & DIR_IS_CREATED) &&
-               !(n.dir_flags & (DIR_IS_REPO | DIR_IS_NAMESPACE))) {
+               !(n.dir_flags & DIR_IS_REPO) &&
+               (!(n.dir_flags & DIR_IS_NAMESPACE) || (n.dir_flags & DIR_NO_CATALOG))) {
         struct strlist children = STRLIST_INIT;
         rc = host_created_children(n.host, n.dir, &children);
         if (rc == 0) rc = stage_tags_of(n.host, n.dir, &children);

@@ -96,6 +96,19 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
     return host_has_tag(out->host, out->repo, out->ref);
 }
 
+/* Without a catalog, a name under a repository that is not one of its tags is ENOENT (a
+ * mistyped tag must not look like an empty directory), unless it is itself a repository (its
+ * tag list answers: GHCR nests them) or a directory made by mkdir for a push. */
+static int nested_under_repo(struct host *h, const char *repo, const char *comp, size_t len)
+{
+    char next[REF_NAME_MAX + 1];
+    if (join_repo(repo, comp, len, next)) return -ENOENT;
+    if (h->cfg->push && host_created_dir_has(h, next)) return 0;
+    int flags = host_dir_flags(h, next);
+    if (flags < 0) return flags;
+    return flags & DIR_IS_REPO ? 0 : -ENOENT;
+}
+
 static int resolve_in_host(struct node *out, const struct components *c, size_t first,
                            bool want_view)
 {
@@ -122,6 +135,10 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
                     return resolve_image(out, c, k + 1, want_view);
                 }
                 if (has != -ENOENT) return has; /* denied or unreachable: not "no such tag" */
+            }
+            if ((flags & DIR_NO_CATALOG) && (flags & DIR_IS_REPO)) {
+                int rc = nested_under_repo(out->host, prefix, comp, len);
+                if (rc) return rc;
             }
         }
         char next[REF_NAME_MAX + 1];

@@ -157,3 +157,49 @@ def test_root_mode_unreachable_host_fails_fast(mount_factory, registry, samples)
     # and the mount still serves a live host afterwards
     ref = samples["oci"]
     assert read_bytes(m.path(registry.host, ref.repo, ref.tag, "manifest.json")) == ref.obj.manifest
+
+
+# -- registries without a catalog (Docker Hub, GHCR) -----------------------------------------
+
+@pytest.fixture
+def catalogless(registry_factory, proxy_factory, tmp_path):
+    """A private registry behind a proxy that answers /v2/_catalog with 404 UNSUPPORTED, with
+    a repository nested in another (GHCR allows that): gh/owner/tool and gh/owner/tool/sub."""
+    from harness.regclient import RegistryClient
+    reg = registry_factory()
+    store = ig.BlobStore(tmp_path / "blobs")
+    imgs = {}
+    with RegistryClient(reg.url) as c:
+        for repo in ("gh/owner/tool", "gh/owner/tool/sub", "lib/app"):
+            imgs[repo] = ig.make_image(store, repo, [ig.make_layer(store, repo)])
+            c.push(store, repo, "v1", imgs[repo])
+    return proxy_factory(reg.url, hide_catalog=True), imgs
+
+
+def test_catalogless_mistyped_tag_is_enoent(mount_factory, catalogless, tmp_path):
+    """Issue 11, part 5: a name under a repository that is neither a tag nor a digest alias is
+    ENOENT, so `cp -r MNT/REPO/TYPO` fails as it does with a catalog."""
+    proxy, imgs = catalogless
+    m = mount_factory(proxy.url)
+    assert ls(m.mountpoint) == []                      # nothing to list without a catalog
+    assert ls(m.path("lib", "app")) == ["v1"]
+    assert read_bytes(m.path("lib/app/v1/manifest.json")) == imgs["lib/app"].manifest
+    assert read_bytes(m.path("lib/app@%s" % imgs["lib/app"].digest, "manifest.json")) == \
+        imgs["lib/app"].manifest
+    assert errno_of("stat", m.path("lib/app/v9")) == "ENOENT"
+    r = run(["cp", "-r", m.path("lib/app/v9"), str(tmp_path / "out")])
+    assert r.returncode != 0 and "No such file" in r.stderr, r
+    assert not (tmp_path / "out").exists()
+    assert any(p.startswith("/v2/_catalog") for _, p in proxy.requests)
+
+
+def test_catalogless_nested_repository_is_reachable(mount_factory, catalogless):
+    """A repository inside a repository resolves (its tag list answers); namespaces above
+    repositories resolve as before."""
+    proxy, imgs = catalogless
+    m = mount_factory(proxy.url)
+    assert ls(m.path("gh/owner/tool")) == ["v1"]
+    assert read_bytes(m.path("gh/owner/tool/sub/v1/manifest.json")) == \
+        imgs["gh/owner/tool/sub"].manifest
+    assert errno_of("stat", m.path("gh/owner/tool/nope")) == "ENOENT"
+    assert errno_of("stat", m.path("gh/owner/tool/sub/v2")) == "ENOENT"

@@ -9,6 +9,8 @@ Modes (combine freely):
                   (min of N and the client's ?n=), with `Link: <...>; rel="next"` headers,
                   from the full upstream list; exercises pagination on registries (like
                   distribution 2.8 for tags) that would otherwise answer in one page
+  hide_catalog    /v2/_catalog answers 404 UNSUPPORTED, as registries without a catalog do
+                  (Docker Hub, GHCR)
   stall_blobs     blob GETs are accepted but never answered (until the proxy stops)
   stall_all       every request is accepted but never answered
   cut_patch=N     the first PATCH (a chunk of an upload) is cut after N body bytes: the
@@ -46,7 +48,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 class Proxy:
     def __init__(self, upstream, corrupt_blobs=False, paginate=None, stall_blobs=False,
                  stall_all=False, port=None, cut_blobs=None, faults=None, trickle_blobs=None,
-                 cut_patch=None):
+                 cut_patch=None, hide_catalog=False):
         self.upstream = upstream.split("://", 1)[-1].rstrip("/")
         self.corrupt_blobs = corrupt_blobs
         self.paginate = paginate
@@ -61,6 +63,7 @@ class Proxy:
         self.faulted = 0
         self.trickle_blobs = trickle_blobs
         self.cut_patch = cut_patch
+        self.hide_catalog = hide_catalog
         self.patches_cut = 0
         self._rng = random.Random(faults[2] if faults else 0)
         self._stop = threading.Event()
@@ -114,6 +117,8 @@ class Proxy:
                     return
                 if proxy.faults and self._fault():
                     return
+                if proxy.hide_catalog and path == "/v2/_catalog":
+                    return self._unsupported()
                 if proxy.paginate and self.command == "GET" and (
                         path == "/v2/_catalog" or TAGS_RE.match(path)):
                     return self._paginated(u)
@@ -155,6 +160,16 @@ class Proxy:
                 if self.command != "HEAD":
                     self.wfile.write(body.encode())
                 return True
+
+            def _unsupported(self):
+                body = json.dumps({"errors": [{"code": "UNSUPPORTED",
+                                               "message": "catalog hidden"}]}).encode()
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def _upstream(self, method, path, body=None, headers=None):
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
