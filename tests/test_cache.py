@@ -213,7 +213,7 @@ def test_stalled_registry_gives_eio_not_a_hang(mount_factory, registry, samples,
     st = probe("read", m.path(ref.path, ref.obj.layers[0].hex), timeout=120)
     took = time.monotonic() - t0
     assert st[0] == "EIO", st
-    assert took < 60, "stalled read took %.1f s" % took
+    assert took <= 15, "stalled read took %.1f s" % took    # issue 10: bounded waits
 
 
 def test_denied_repository_is_eacces(mount_factory, registry_factory, tmp_path):

@@ -186,6 +186,7 @@ class LoopingCatalog:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True   # as Go servers do (see harness/proxy.py)
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *a):

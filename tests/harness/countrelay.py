@@ -89,6 +89,8 @@ class CountRelay:
             client.close()
             return
         up.settimeout(None)
+        for s in (client, up):   # forward each chunk at once, as the registry sent it
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self._track(up):
             client.close()
             return

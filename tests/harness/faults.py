@@ -227,6 +227,8 @@ class RateLimitedRelay:
 
     def _serve(self, c, n):
         u = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        for s in (c, u):         # forward each chunk at once, as the registry sent it
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sockbuf)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sockbuf)
         with self._lock:
