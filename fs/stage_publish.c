@@ -254,6 +254,10 @@ struct snapshot {
     bool open;    /* ... because a writer still has it open */
     char pending_name[NAME_MAX + 1];
     struct buf manifest; /* the staged, committed manifest.json */
+    bool base_manifest;  /* the published manifest.json is still in place (not replaced) */
+    bool base_names;     /* every staged file (temporaries aside) is a file of the published
+                            image under the same name: blobs and instances are named by their
+                            digest, so the image is unchanged */
 };
 
 static void take_snapshot(struct stage *s, struct snapshot *snap)
@@ -262,8 +266,11 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
     buf_init(&snap->manifest, MANIFEST_MAX_BYTES);
     struct staged_file *manifest = NULL;
     pthread_mutex_lock(&s->lock);
+    snap->base_names = s->base != NULL;
     for (struct staged_file *f = s->files; f; f = f->next) {
         if (f->role == ROLE_TEMP) continue;
+        if (snap->base_names && (f->role == ROLE_MANIFEST || !image_view_find(s->base, f->name)))
+            snap->base_names = false;
         if (f->writers || !f->committed) {
             snap->pending = true;
             snap->open = f->writers > 0;
@@ -275,6 +282,7 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
     /* The published version still counts; the published manifest does not: republishing it
      * would undo an overwrite in progress, and publishing it unchanged is pointless. */
     snap->has_version |= s->base && !strlist_contains_sorted(&s->hidden, "version");
+    snap->base_manifest = s->base && !strlist_contains_sorted(&s->hidden, "manifest.json");
     if (manifest && manifest->committed) read_small(manifest, &snap->manifest);
     pthread_mutex_unlock(&s->lock);
 }
@@ -386,6 +394,20 @@ static int publish(struct stage *s, const struct buf *bytes, const struct manife
     return 0;
 }
 
+/* The writer rewrote files of a published tag but not its manifest.json (rsync -a or cp -rT of
+ * the same image, after a publication by an earlier file): the directory still shows the
+ * published image, so it is done without sending anything (a re-run is a clean no-op). */
+static int keep_published(struct stage *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->status = STAGE_PUBLISHED;
+    s->reason[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+    log_debug("%s/%s:%s: unchanged, nothing to publish", s->host->name, s->repo, s->tag);
+    stage_forget(s);
+    return 0;
+}
+
 /* When the writer declares the image done, files whose commit failed earlier (the registry
  * was away) are committed again: a retry that finds nothing to re-send still publishes. */
 static int recommit_failed(struct stage *s)
@@ -418,6 +440,11 @@ int stage_try_publish(struct stage *s, bool declaring)
         if (declaring)
             rc = fail(s, -EIO, "%s %s", snap.pending_name,
                       snap.open ? "is still being written" : "was not committed");
+    } else if (!snap.manifest.len && snap.base_manifest && snap.has_version) {
+        /* rewritten files of the published image (cp -rT, rsync -a of the same image after
+         * its manifest.json published it) retire the stage at once; others wait for a
+         * manifest.json until the writer declares the image done */
+        if (declaring || snap.base_names) rc = keep_published(s);
     } else if (!snap.manifest.len) {
         if (declaring) rc = fail(s, -EIO, "the image has no manifest.json");
     } else {

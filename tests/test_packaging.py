@@ -387,6 +387,33 @@ def test_pack_with_rsync_gives_the_same_tree(pack, tmp_path):
     assert not_hardlinked(str(pkg2), pack.cache_host, hexes) == []
 
 
+def test_pack_flow_run_twice_is_a_clean_no_op(pack, tmp_path):
+    """The documented loop run twice on the same package (issue 11, part 3): the second run
+    exits 0, every tag stays published, the tree is unchanged, and nothing warns."""
+    pkg = tmp_path / "package"
+    pkg.mkdir()
+    msrc = new_mount(tmp_path, "msrc", pack.src.url, cache_dir=pack.cache)
+    mpkg = new_mount(tmp_path, "mpkg", str(pkg), cache_dir=pack.cache, options={"push": True},
+                     debug=True)
+    try:
+        msrc.start()
+        mpkg.start()
+        first = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, pack.list)
+        assert first.returncode == 0, "%s\n%s" % (first, mpkg.log()[-4000:])
+        tree = repo_files(pkg)
+        again = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, pack.list)
+        assert again.returncode == 0, "%s\n%s" % (again, mpkg.log()[-4000:])
+        st = {"%s/%s" % (rp, t): writes.status(mpkg.path(rp, t)) for rp, t, _ in pack.images}
+        assert all(v == (0, "published") for v in st.values()), st
+    finally:
+        mpkg.stop()
+        msrc.stop()
+    assert_clean(msrc, mpkg)
+    assert "not published" not in mpkg.log(), mpkg.log()[-3000:]
+    assert repo_files(pkg) == tree
+    assert sorted(blob_data(pkg)) == sorted(blob_data(pack.package))
+
+
 # -- the cache is a storage root ---------------------------------------------------------------
 
 def test_cache_of_the_flow_has_links_and_is_served(pack, tmp_path):

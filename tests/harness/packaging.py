@@ -10,7 +10,7 @@ import os
 from . import tools
 
 _COPY = {
-    "cp": 'cp -r "$SRC/$image" "$PKG/$repo/$tag"',
+    "cp": 'cp -rT "$SRC/$image" "$PKG/$repo/$tag"',
     "rsync": 'rsync -a "$SRC/$image/" "$PKG/$repo/$tag/"',
 }
 
