@@ -24,6 +24,7 @@
 
 struct blobcache;
 struct blob_reader;
+struct cache_budget;
 
 typedef int (*blobcache_sink_fn)(const void *data, size_t len, void *sink_ctx);
 /* Streams bytes [offset, end) of the blob into sink (end 0: to the end of the blob); 0 when
@@ -64,6 +65,14 @@ void blobcache_set_transfer(struct blobcache *bc, uint64_t part_size, int parall
 /* The store is a storage tree others write: each blob is hashed once per mount before it is
  * served (EIO when damaged), and nothing in it is ever deleted. */
 void blobcache_set_foreign(struct blobcache *bc);
+/* The cache directory's bound (cache/evict.h), shared by the stores of one mount; before the
+ * first download. Without one nothing is ever evicted. */
+void blobcache_set_budget(struct blobcache *bc, struct cache_budget *budget);
+/* A blob the caller needs kept until it unpins it (a blob staged for a push, until it is
+ * published; a manifest while its link files are written): never evicted meanwhile. Open
+ * readers and running downloads pin their blob themselves. */
+void blobcache_pin(struct blobcache *bc, const char *hex);
+void blobcache_unpin(struct blobcache *bc, const char *hex);
 const char *blobcache_root(const struct blobcache *bc);
 const char *blobcache_partial_dir(const struct blobcache *bc);
 

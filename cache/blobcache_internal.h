@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "cache/blobcache.h"
+#include "cache/evict.h"
 #include "common/fsutil.h"
 #include "common/slots.h"
 #include "common/strmap.h"
@@ -92,6 +93,10 @@ struct blobcache {
      * leftovers of a dead mount (lock free) from those of a live one. Set before sharing. */
     char tmp[PATH_MAX];
     int tmp_fd;
+    /* The mount's bound of the cache directory (cache/evict.h), NULL for a storage tree (never
+     * evicted): readers and downloads pin their blob, stored blobs are reported to it. Set
+     * before sharing. */
+    struct cache_budget *budget;
 };
 
 /*

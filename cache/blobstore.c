@@ -15,6 +15,21 @@
 #include "common/log.h"
 #include "common/sha256.h"
 
+void blobcache_set_budget(struct blobcache *bc, struct cache_budget *budget)
+{
+    bc->budget = budget;
+}
+
+void blobcache_pin(struct blobcache *bc, const char *hex)
+{
+    budget_pin(bc->budget, hex);
+}
+
+void blobcache_unpin(struct blobcache *bc, const char *hex)
+{
+    budget_unpin(bc->budget, hex);
+}
+
 const char *blobcache_root(const struct blobcache *bc)
 {
     return bc->root;
@@ -58,6 +73,7 @@ int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char
     *slash = '/';
     if (rc) return rc;
     if (rename(tmp_path, path)) return -errno;
+    budget_changed(bc->budget, hex);
     return 0;
 }
 
@@ -127,6 +143,7 @@ int blobcache_get_small(struct blobcache *bc, const char *hex, size_t limit, str
         }
         log_error("cache: %s does not match its digest; discarding it", path);
         unlink(path);
+        budget_changed(bc->budget, hex);
         return -ENOENT;
     }
     return 0;
@@ -221,6 +238,7 @@ int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
         if (made == 0 && link(candidate, target) == 0) {
             closedir(d);
             blobcache_mark_verified(bc, hex);
+            budget_changed(bc->budget, hex); /* the same inode: counted once */
             return 0;
         }
         if (made == 0 && errno == EEXIST) break; /* stored meanwhile: checked when opened */

@@ -72,8 +72,10 @@ static void discard(struct check *ck, const char *actual)
         log_error("cache: %s hashes to sha256:%s; discarding it and fetching the blob again", path,
                   actual);
     if (fstat(ck->fd, &mine) == 0 && stat(path, &now) == 0 && mine.st_ino == now.st_ino &&
-        mine.st_dev == now.st_dev)
+        mine.st_dev == now.st_dev) {
         unlink(path);
+        budget_changed(ck->bc->budget, ck->hex);
+    }
 }
 
 static int hash_file(struct check *ck, char actual[SHA256_HEX_LEN + 1])

@@ -438,6 +438,8 @@ static void *download_thread(void *arg)
     pthread_cond_broadcast(&dl->changed);
     pthread_mutex_unlock(&dl->lock);
     release_source(&dl->src);
+    budget_reserve(dl->bc->budget, -(int64_t)dl->size); /* committed: counted as stored now */
+    budget_unpin(dl->bc->budget, dl->hex);
     download_put(dl);
     return NULL;
 }
@@ -485,6 +487,10 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
     }
     dl->arrived = existing;
 
+    /* Pinned while it runs, and room made for all of it before its bytes arrive; the thread
+     * gives both back when it ends. */
+    budget_pin(bc->budget, hex);
+    budget_reserve(bc->budget, (int64_t)size);
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -492,6 +498,8 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
     rc = -pthread_create(&thread, &attr, download_thread, dl);
     pthread_attr_destroy(&attr);
     if (rc) {
+        budget_reserve(bc->budget, -(int64_t)size);
+        budget_unpin(bc->budget, hex);
         dl->refs = 1;
         download_put(dl);
         return rc;

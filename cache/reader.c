@@ -109,6 +109,7 @@ static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
     log_warn("cache: %s has %lld bytes, expected %llu; fetching it again", path,
              (long long)st.st_size, (unsigned long long)size);
     unlink(path);
+    budget_changed(bc->budget, hex);
     return -1;
 }
 
@@ -215,6 +216,7 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
     r->size = size;
     r->src = *src;
     pthread_mutex_init(&r->start, NULL);
+    budget_pin(bc->budget, hex); /* an open blob is never evicted; blobcache_close unpins */
 
     int rc = attach(r, false);
     if (rc == 1)
@@ -349,6 +351,7 @@ void blobcache_close(struct blob_reader *r)
     if (r->damaged_fd >= 0) close(r->damaged_fd);
     if (r->ck) check_put(r->ck);
     if (r->dl) download_remove_reader(r->dl);
+    budget_unpin(r->bc->budget, r->hex);
     drop_source(r);
     pthread_mutex_destroy(&r->start);
     free(r);

@@ -177,7 +177,7 @@ int storage_link_tag(const char *root, const char *repo, const char *tag, const 
 }
 
 /* rm -r of a directory we laid out ourselves (a tag's link tree). */
-static void remove_tree(const char *path)
+void storage_remove_tree(const char *path)
 {
     DIR *d = opendir(path);
     if (d) {
@@ -190,7 +190,7 @@ static void remove_tree(const char *path)
                 lstat(child, &st))
                 continue;
             if (S_ISDIR(st.st_mode))
-                remove_tree(child);
+                storage_remove_tree(child);
             else
                 unlink(child);
         }
@@ -209,13 +209,13 @@ int storage_delete_manifest(const char *root, const char *repo, const char *hex)
             strcmp(target, hex) == 0 &&
             repo_path(dir, sizeof(dir), root, repo, "_manifests/tags/%s%s", tags.items[i], NULL) ==
                 0)
-            remove_tree(dir);
+            storage_remove_tree(dir);
     }
     strlist_free(&tags);
     char dir[PATH_MAX];
     if (rc == 0 &&
         repo_path(dir, sizeof(dir), root, repo, "_manifests/revisions/sha256/%s%s", hex, NULL) == 0)
-        remove_tree(dir);
+        storage_remove_tree(dir);
     return rc;
 }
 
@@ -224,7 +224,7 @@ int storage_untag(const char *root, const char *repo, const char *tag)
     char dir[PATH_MAX], hex[SHA256_HEX_LEN + 1];
     int rc = storage_tag_target(root, repo, tag, hex);
     if (rc == 0) rc = repo_path(dir, sizeof(dir), root, repo, "_manifests/tags/%s%s", tag, NULL);
-    if (rc == 0) remove_tree(dir);
+    if (rc == 0) storage_remove_tree(dir);
     return rc;
 }
 

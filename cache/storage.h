@@ -41,4 +41,12 @@ int storage_untag(const char *root, const char *repo, const char *tag);
 /* Removes every tag of repo pointing at hex, and the revision. */
 int storage_delete_manifest(const char *root, const char *repo, const char *hex);
 
+/* Removes, in every repository, the link files naming a blob for which gone(hex) is true:
+ * its _layers link, its revision link, the history entries of tags, and whole tags whose
+ * current link names it (cache/storage_prune.c). For blobs being evicted: no link is left
+ * pointing at a blob that is not there. */
+void storage_prune(const char *root, bool (*gone)(const char *hex, void *ctx), void *ctx);
+/* rm -r of a directory of the link tree. */
+void storage_remove_tree(const char *path);
+
 #endif
