@@ -488,7 +488,8 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
     dl->arrived = existing;
 
     /* Pinned while it runs, and room made for all of it before its bytes arrive; the thread
-     * gives both back when it ends. */
+     * gives both back when it ends. The caller holds a pin already (a reader's, or
+     * blobcache_prefetch's), so this one never waits for an eviction under bc->lock. */
     budget_pin(bc->budget, hex);
     budget_reserve(bc->budget, (int64_t)size);
     pthread_t thread;

@@ -40,6 +40,7 @@ struct cache_budget {
     int min_free_pct;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t evicted; /* a round's victims are gone: pins waiting for them go on */
     struct strmap entries;  /* hex → struct entry */
     struct strlist changed; /* hexes to count again */
     uint64_t stored;        /* sum of the entries' bytes */
@@ -72,6 +73,7 @@ int budget_new(const char *cache_dir, uint64_t max_size, uint64_t min_free, int 
     b->min_free_pct = min_free_pct;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->wake, NULL);
+    pthread_cond_init(&b->evicted, NULL);
     strmap_init(&b->entries);
     *out = b;
     return 0;
@@ -101,11 +103,18 @@ static void forget_if_idle(struct cache_budget *b, const char *hex, struct entry
     free(e);
 }
 
+/* A digest being evicted is waited for (its files and links are then gone; a download starts
+ * afresh): so a pinned blob is whole, and stays whole, and a link written under a pin never
+ * dangles. Only blobs nobody used for longest are evicted, so readers rarely wait. */
 void budget_pin(struct cache_budget *b, const char *hex)
 {
     if (!b) return;
     pthread_mutex_lock(&b->lock);
     struct entry *e = get_or_make(b, hex);
+    while (e && e->evicting) {
+        pthread_cond_wait(&b->evicted, &b->lock);
+        e = get_or_make(b, hex); /* it may have been forgotten meanwhile */
+    }
     if (e) {
         e->pins++;
         e->last_use = wall_ms();
@@ -278,8 +287,8 @@ static void pick_victims(struct cache_budget *b, uint64_t need, struct strlist *
     strlist_sort_unique(victims);
 }
 
-/* After the files went: a victim pinned meanwhile (a reader that opened it just before) keeps
- * its entry and is counted again; the others are forgotten. */
+/* After the files went: the victims are forgotten, and pins waiting for them go on. (A victim
+ * cannot be pinned meanwhile: budget_pin waits; one changed meanwhile is counted again.) */
 static void finish_victims(struct cache_budget *b, const struct strlist *victims)
 {
     pthread_mutex_lock(&b->lock);
@@ -289,10 +298,9 @@ static void finish_victims(struct cache_budget *b, const struct strlist *victims
         e->evicting = false;
         b->stored -= e->bytes;
         e->bytes = 0;
-        if (e->pins && !e->queued && strlist_push(&b->changed, victims->items[i]) == 0)
-            e->queued = true;
         forget_if_idle(b, victims->items[i], e);
     }
+    pthread_cond_broadcast(&b->evicted);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -376,5 +384,6 @@ void budget_free(struct cache_budget *b)
     strlist_free(&b->changed);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->wake);
+    pthread_cond_destroy(&b->evicted);
     free(b);
 }

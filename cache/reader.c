@@ -378,6 +378,9 @@ void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
 {
     struct blob_source own = *src;
     struct download *dl = NULL;
+    /* Pinned here, not under bc->lock: a pin waits while its blob is being evicted, and
+     * download_start's own pin then never does. */
+    budget_pin(bc->budget, hex);
     pthread_mutex_lock(&bc->lock);
     bool busy = bc->running >= PREFETCH_MAX_RUNNING;
     for (struct download *d = bc->active; d && !busy; d = d->next)
@@ -394,5 +397,6 @@ void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
     }
     pthread_mutex_unlock(&bc->lock);
     if (dl) download_put(dl); /* no reader: the thread holds the download */
+    budget_unpin(bc->budget, hex);
     if (own.free_arg) own.free_arg(own.arg);
 }

@@ -15,6 +15,14 @@ struct rfs_config {
     int timeout;        /* seconds a registry request may take, retries included */
     int retries;        /* further attempts of a failed request */
     uint64_t part_size; /* blobs larger than this download as parallel ranged parts */
+    /* The cache bound (docs/cache.md "Bounded cache"): -o cache_max_size (0: none) and
+     * -o cache_min_free (bytes when not 0, else a percentage of the filesystem; both 0: off). */
+    uint64_t cache_max_size;
+    uint64_t cache_min_free;
+    int cache_min_free_pct;
+    /* Not a setting: the bound itself, made from the above once the cache directory is known,
+     * shared by the blob caches of every host (fs/host.c). */
+    struct cache_budget *budget;
     bool push;          /* -o push: new tags, retags (writes reach the registry) */
     bool allow_delete;  /* -o allow_delete: rm -r deletes tags, mv drops the old tag */
     bool nonempty;      /* -o nonempty: mount over a directory that holds files */

@@ -47,6 +47,7 @@ static int open_remote(struct host *h, const char *address, const struct rfs_con
     rc = blobcache_new(root, partial, cfg->cache_dir, &h->blobs);
     if (rc == 0)
         blobcache_set_transfer(h->blobs, cfg->part_size, cfg->max_transfers, cfg->timeout * 1000L);
+    if (rc == 0) blobcache_set_budget(h->blobs, cfg->budget); /* one bound for all hosts */
     return rc;
 }
 
@@ -277,7 +278,20 @@ int host_resolve_tag(struct host *h, const char *repo, const char *tag,
     return meta_with(h, &r, use_digest, digest);
 }
 
+/* The link files are written under a pin: the manifest is not evicted in between (a link to
+ * an evicted blob would dangle). */
+static int manifest_pinned(struct host *h, const char *repo, const char *digest, struct buf *out);
+
 int host_manifest(struct host *h, const char *repo, const char *digest, struct buf *out)
+{
+    const char *hex = digest + strlen(DIGEST_PREFIX);
+    blobcache_pin(h->blobs, hex);
+    int rc = manifest_pinned(h, repo, digest, out);
+    blobcache_unpin(h->blobs, hex);
+    return rc;
+}
+
+static int manifest_pinned(struct host *h, const char *repo, const char *digest, struct buf *out)
 {
     const char *hex = digest + strlen(DIGEST_PREFIX);
     if (!h->local_root && blobcache_get_small(h->blobs, hex, MANIFEST_MAX_BYTES, out) == 0) {

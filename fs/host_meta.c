@@ -259,9 +259,13 @@ static int fetch_tag(struct host *h, const struct meta_req *r, struct meta *m)
     struct buf body;
     buf_init(&body, MANIFEST_MAX_BYTES);
     int rc = backend_get_manifest(h, r->repo, r->tag, &body, m->digest);
-    if (rc == 0 && !h->local_root && host_store_manifest(h, m->digest, &body) == 0)
-        storage_link_tag(blobcache_root(h->blobs), r->repo, r->tag,
-                         m->digest + strlen(DIGEST_PREFIX));
+    const char *hex = m->digest + strlen(DIGEST_PREFIX);
+    if (rc == 0 && !h->local_root) {
+        blobcache_pin(h->blobs, hex); /* not evicted between storing it and linking the tag */
+        if (host_store_manifest(h, m->digest, &body) == 0)
+            storage_link_tag(blobcache_root(h->blobs), r->repo, r->tag, hex);
+        blobcache_unpin(h->blobs, hex);
+    }
     buf_free(&body);
     return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "cache/evict.h"
 #include "common/size.h"
 #include "fs/backend.h"
 #include "fs/mount_checks.h"
@@ -26,6 +27,7 @@
 #define DEFAULT_TTL 30
 #define PART_SIZE_MIN (64u << 10)
 #define PART_SIZE_MAX (1u << 30)
+#define DEFAULT_CACHE_MIN_FREE_PCT 5
 
 enum {
     KEY_RW,
@@ -45,6 +47,8 @@ struct cli {
     char *tls_verify;
     char *max_transfers;
     char *part_size;
+    char *cache_max_size;
+    char *cache_min_free;
     char *log_level;
     char *positional[2];
     int n_positional;
@@ -82,6 +86,8 @@ static const struct fuse_opt cli_specs[] = {
     CLI_OPT("tls_verify=%s", tls_verify),
     CLI_OPT("max_transfers=%s", max_transfers),
     CLI_OPT("part_size=%s", part_size),
+    CLI_OPT("cache_max_size=%s", cache_max_size),
+    CLI_OPT("cache_min_free=%s", cache_min_free),
     CLI_OPT("log_level=%s", log_level),
     FUSE_OPT_KEY("rw", KEY_RW),
     FUSE_OPT_KEY("ro", KEY_RO),
@@ -117,6 +123,10 @@ static void usage(FILE *out)
             "  -V, --version          print the versions of registryfs and its libraries\n"
             "  -o cache_dir=DIR       blob cache (default $XDG_CACHE_HOME/registryfs or\n"
             "                         ~/.cache/registryfs)\n"
+            "  -o cache_max_size=SIZE evict least recently used blobs beyond this size\n"
+            "                         (K/M/G/T suffixes; default: no limit)\n"
+            "  -o cache_min_free=SIZE|N%%  evict so that the cache's filesystem keeps this\n"
+            "                         free (default 5%%; 0 turns it off)\n"
             "  -o platform=OS/ARCH[/VARIANT]  show only that instance of multi-arch images\n"
             "  -o ttl=SECONDS         freshness of tags and listings (default %d)\n"
             "  -o log_file=FILE       log there (default: stderr with -f, else syslog);\n"
@@ -270,6 +280,39 @@ static int parse_transfer_options(struct cli *cli)
     return 0;
 }
 
+/* -o cache_max_size=SIZE and -o cache_min_free=SIZE|N%: refused when not understood. */
+static int parse_cache_options(struct cli *cli)
+{
+    struct rfs_config *cfg = cli->cfg;
+    if (cli->cache_max_size &&
+        (parse_size(cli->cache_max_size, &cfg->cache_max_size) || cfg->cache_max_size == 0)) {
+        fprintf(stderr,
+                "registryfs: cache_max_size must be a size above 0 (like 10G, 512M), not '%s'\n",
+                cli->cache_max_size);
+        return -1;
+    }
+    const char *v = cli->cache_min_free;
+    if (!v) return 0;
+    size_t len = strlen(v);
+    if (len > 1 && v[len - 1] == '%') {
+        char *end;
+        long pct = strtol(v, &end, 10);
+        if (end == v + len - 1 && v[0] >= '0' && v[0] <= '9' && pct >= 0 && pct <= 100) {
+            cfg->cache_min_free_pct = (int)pct;
+            cfg->cache_min_free = 0;
+            return 0;
+        }
+    } else if (parse_size(v, &cfg->cache_min_free) == 0) {
+        cfg->cache_min_free_pct = 0;
+        return 0;
+    }
+    fprintf(stderr,
+            "registryfs: cache_min_free must be a size (like 2G) or a percentage from 0%% to "
+            "100%%, not '%s'\n",
+            v);
+    return -1;
+}
+
 static void free_command_line(struct cli *cli)
 {
     struct rfs_config *cfg = cli->cfg;
@@ -277,6 +320,8 @@ static void free_command_line(struct cli *cli)
     free(cli->tls_verify);
     free(cli->max_transfers);
     free(cli->part_size);
+    free(cli->cache_max_size);
+    free(cli->cache_min_free);
     free(cli->log_level);
     for (int i = 0; i < cli->n_positional; i++)
         free(cli->positional[i]);
@@ -374,7 +419,8 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
                 HTTP_MAX_RETRIES);
         return -1;
     }
-    if (parse_transfer_options(cli) || check_write_options(cli)) return -1;
+    if (parse_transfer_options(cli) || parse_cache_options(cli) || check_write_options(cli))
+        return -1;
     if (cli->log_level && log_parse_level(cli->log_level, &cli->level)) {
         fprintf(stderr, "registryfs: log_level must be error, warn, info or debug, not '%s'\n",
                 cli->log_level);
@@ -395,6 +441,16 @@ static void print_versions(void)
     printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
     printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("cJSON %s\n", cJSON_Version());
+}
+
+/* The bound of the cache directory; its thread starts in init (after the daemon forked). */
+static int make_budget(struct rfs_config *cfg)
+{
+    if (!cfg->cache_max_size && !cfg->cache_min_free && !cfg->cache_min_free_pct) return 0;
+    int rc = budget_new(cfg->cache_dir, cfg->cache_max_size, cfg->cache_min_free,
+                        cfg->cache_min_free_pct, &cfg->budget);
+    if (rc) fprintf(stderr, "registryfs: cannot set up the cache bound: %s\n", strerror(-rc));
+    return rc ? -1 : 0;
 }
 
 /* Connect before mounting, so a wrong address or a dead registry is an error on the terminal
@@ -430,6 +486,7 @@ int main(int argc, char *argv[])
     fs.cfg.timeout = HTTP_DEFAULT_TIMEOUT_S;
     fs.cfg.retries = HTTP_DEFAULT_RETRIES;
     fs.cfg.part_size = BLOBCACHE_PART_SIZE;
+    fs.cfg.cache_min_free_pct = DEFAULT_CACHE_MIN_FREE_PCT;
     fs.cfg.tls_verify = true;
     pthread_mutex_init(&fs.lock, NULL);
     strmap_init(&fs.hosts);
@@ -458,6 +515,7 @@ int main(int argc, char *argv[])
         goto out;
     }
     if (check_mountpoint(fs.cfg.mountpoint, fs.cfg.nonempty)) goto out;
+    if (make_budget(&fs.cfg)) goto out;
     if (fs.cfg.registry && connect_single(&fs)) goto out;
 
     char fsname[REF_HOST_MAX + 64];
@@ -473,6 +531,7 @@ int main(int argc, char *argv[])
 out:
     shutdown_watch_stop(&fs);
     rfs_free_hosts(&fs);
+    budget_free(fs.cfg.budget); /* after the hosts: their readers unpin into it */
     readahead_destroy(&fs.readahead);
     transport_global_cleanup();
     fuse_opt_free_args(&args);

@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "cache/evict.h"
 #include "common/log.h"
 #include "fs/file_handle.h"
 #include "fs/ops_write.h"
@@ -309,6 +310,8 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     log_info("mounted %s on %s", fs->single ? fs->single->name : "registry root",
              fs->cfg.mountpoint);
     shutdown_watch_start(fs, fuse_get_context()->fuse);
+    if (budget_start(fs->cfg.budget))
+        log_warn("cannot start the cache bound's thread: the cache is not bounded");
     return fs;
 }
 

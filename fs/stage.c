@@ -71,6 +71,7 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
 static void free_file(struct staged_file *f)
 {
     upstream_cancel(f);
+    if (f->pinned_in) blobcache_unpin(f->pinned_in, f->pinned_hex);
     if (f->fd >= 0) close(f->fd);
     if (f->spill[0]) unlink(f->spill);
     if (f->hash.md) sha256_abort(&f->hash);

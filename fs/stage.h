@@ -44,6 +44,10 @@ struct staged_file {
     uint64_t hashed;
     bool hash_broken;
     struct upstream *up; /* the blob's upload job (fs/upstream.h), or NULL; under io */
+    /* The cache blob this file keeps from eviction until it is freed (published, or the stage
+     * dropped): set by the commit, under s->commit. NULL: none. */
+    struct blobcache *pinned_in;
+    char pinned_hex[SHA256_HEX_LEN + 1];
     /* A blob linked or copied from another repository of the same registry: no bytes. */
     bool is_ref;
     char ref_repo[REF_NAME_MAX + 1];

@@ -88,8 +88,20 @@ static int upload_failed(struct stage *s, const struct staged_file *f, int rc)
 
 /* A verified blob: into the cache, and on its way into the registry. A remote upload runs in
  * the background (the publication waits for it); a storage tree links it at once. */
+/* A staged blob stays in the cache until the push is published (the stage is freed then):
+ * pinned before it gets there, so eviction never sees it unpinned. */
+static void pin_staged(struct stage *s, struct staged_file *f)
+{
+    if (f->pinned_in && strcmp(f->pinned_hex, f->hex) == 0) return;
+    if (f->pinned_in) blobcache_unpin(f->pinned_in, f->pinned_hex); /* renamed to another blob */
+    blobcache_pin(s->host->blobs, f->hex);
+    f->pinned_in = s->host->blobs;
+    memcpy(f->pinned_hex, f->hex, sizeof(f->pinned_hex));
+}
+
 static int send_blob(struct stage *s, struct staged_file *f)
 {
+    pin_staged(s, f);
     /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
     if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0) f->spill[0] = '\0';
     if (!s->host->local_root && !upstream_hex(f) && prefill_covers(s, f->hex)) return 0;
