@@ -424,6 +424,9 @@ static void *download_thread(void *arg)
         pthread_join(hasher, NULL);
     }
     if (!rc && dl->hash_error) rc = dl->hash_error;
+    /* No more bytes come: the room kept for them is given back before the commit, so the
+     * bound never counts the blob twice (as reserved and as stored) and evicts for nothing. */
+    budget_reserve(dl->bc->budget, -(int64_t)dl->size);
     if (!rc)
         rc = verify_and_commit(dl);
     else if (rc != -EIO && rc != -ECANCELED)
@@ -438,7 +441,6 @@ static void *download_thread(void *arg)
     pthread_cond_broadcast(&dl->changed);
     pthread_mutex_unlock(&dl->lock);
     release_source(&dl->src);
-    budget_reserve(dl->bc->budget, -(int64_t)dl->size); /* committed: counted as stored now */
     budget_unpin(dl->bc->budget, dl->hex);
     download_put(dl);
     return NULL;
