@@ -120,9 +120,10 @@ void evict_scan(const char *dir, const struct strlist *stores,
         if (!d) continue;
         struct dirent *de;
         while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE) && (de = readdir(d))) {
-            char prefix[PATH_MAX + 4];
-            if (!is_hex(de->d_name, 2)) continue;
-            snprintf(prefix, sizeof(prefix), "%s/%s", blobs, de->d_name);
+            char prefix[PATH_MAX];
+            if (!is_hex(de->d_name, 2) ||
+                snprintf(prefix, sizeof(prefix), "%s/%s", blobs, de->d_name) >= (int)sizeof(prefix))
+                continue;
             scan_prefix(prefix, found, ctx);
         }
         closedir(d);
