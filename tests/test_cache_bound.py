@@ -93,9 +93,11 @@ def settle_under(m, limit, timeout=10):
         "cache holds %d bytes, limit %d" % (cache_bytes(m), limit)
 
 
-def test_reads_stay_within_cache_max_size(mount_factory, bound_env, tmp_path):
+@pytest.mark.parametrize("foreground", [True, False], ids=["foreground", "daemon"])
+def test_reads_stay_within_cache_max_size(mount_factory, bound_env, tmp_path, foreground):
+    """(As a daemon too: the bound's thread starts after the fork.)"""
     reg, store, imgs = bound_env
-    m = mount_factory(reg.url, options={"cache_max_size": "2500K"})
+    m = mount_factory(reg.url, options={"cache_max_size": "2500K"}, foreground=foreground)
     copy_all(m, imgs, tmp_path / "out")
     settle_under(m, LIMIT)
     assert "cache: evicted" in m.log()
