@@ -23,9 +23,9 @@ struct rfs_config {
     /* Not a setting: the bound itself, made from the above once the cache directory is known,
      * shared by the blob caches of every host (fs/host.c). */
     struct cache_budget *budget;
-    bool push;          /* -o push: new tags, retags (writes reach the registry) */
-    bool allow_delete;  /* -o allow_delete: rm -r deletes tags, mv drops the old tag */
-    bool nonempty;      /* -o nonempty: mount over a directory that holds files */
+    bool push;         /* -o push: new tags, retags (writes reach the registry) */
+    bool allow_delete; /* -o allow_delete: rm -r deletes tags, mv drops the old tag */
+    bool nonempty;     /* -o nonempty: mount over a directory that holds files */
     bool debug;
     bool foreground;
     bool tls_verify;

@@ -151,7 +151,7 @@ def test_staged_push_blobs_stay_until_published(mount_factory, registry_factory,
     img = ig.make_image(store, "push/app", [ig.make_large_layer(store, "push/%d" % i, 1)
                                             for i in range(3)])
     src = writes.source_dir(store, img, tmp_path / "src")
-    m = mount_factory(reg.url, options={"rw": True, "cache_max_size": "1200K"})
+    m = mount_factory(reg.url, options={"push": True, "cache_max_size": "1200K"})
     dest = m.path("p/app/v1")
     os.makedirs(dest)
     for layer in img.layers:                          # the blobs, not yet the manifest
