@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "transport/ref.h"
@@ -171,46 +172,6 @@ int authfile_normalize_host(const char *hostport, char *out, size_t outlen)
     return split_key(hostport, true, out, outlen, &ns);
 }
 
-/* ---- base64 ---- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-int authfile_base64_decode(const char *in, size_t inlen, char *out, size_t outlen)
-{
-    unsigned acc = 0;
-    int bits = 0;
-    size_t n = 0, pad = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad) /* nothing may follow padding */
-            return -EINVAL;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= outlen) return -EINVAL;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (pad > 2 || bits >= 6) return -EINVAL;
-    if (outlen == 0) return -EINVAL;
-    out[n] = '\0';
-    return (int)n;
-}
-
 /* ---- parsing ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
@@ -247,7 +208,7 @@ static int parse_entry(const cJSON *e, const char *key, struct credential *out, 
         size_t alen = strnlen(auth, CRED_FIELD_MAX * 2);
         char *dec = malloc(alen + 1);
         if (!dec) return -ENOMEM;
-        int n = authfile_base64_decode(auth, alen, dec, alen + 1);
+        int n = base64_decode(auth, alen, dec, alen + 1);
         char *colon = n > 0 ? memchr(dec, ':', (size_t)n) : NULL;
         if (n < 0 || (size_t)n != strlen(dec) || !colon) {
             set_err(err, errlen, "entry \"%.200s\": \"auth\" is not base64 of user:password", key);

@@ -75,7 +75,4 @@ const char *authfile_helper(const struct authfile *af);
  * the search of the default files. */
 bool authfile_has_entry(const struct authfile *af);
 
-/* Standard base64 (padding optional) into out (NUL-terminated). Decoded length, or -EINVAL. */
-int authfile_base64_decode(const char *in, size_t inlen, char *out, size_t outlen);
-
 #endif

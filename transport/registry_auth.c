@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/base64.h"
 #include "common/timeutil.h"
 #include "common/log.h"
 
@@ -109,37 +110,25 @@ static int token_get_url(const struct auth_challenge *ch, const char *scope, con
     return rc;
 }
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /* "Authorization: Basic base64(user:password)", malloc'd (free with auth_token_free). */
 static char *basic_header(const struct credential *cred)
 {
     size_t ul = strlen(cred->username), pl = strlen(cred->password);
     size_t raw_len = ul + 1 + pl;
     char *raw = malloc(raw_len + 1);
-    size_t out_len = sizeof("Authorization: Basic ") + 4 * ((raw_len + 2) / 3);
-    char *out = malloc(out_len);
-    if (!raw || !out) {
-        free(raw);
-        free(out);
-        return NULL;
-    }
+    if (!raw) return NULL;
     memcpy(raw, cred->username, ul);
     raw[ul] = ':';
     memcpy(raw + ul + 1, cred->password, pl);
-    size_t n = (size_t)snprintf(out, out_len, "Authorization: Basic ");
-    for (size_t i = 0; i < raw_len; i += 3) {
-        unsigned v = (unsigned char)raw[i] << 16;
-        if (i + 1 < raw_len) v |= (unsigned char)raw[i + 1] << 8;
-        if (i + 2 < raw_len) v |= (unsigned char)raw[i + 2];
-        out[n++] = B64[(v >> 18) & 63];
-        out[n++] = B64[(v >> 12) & 63];
-        out[n++] = i + 1 < raw_len ? B64[(v >> 6) & 63] : '=';
-        out[n++] = i + 2 < raw_len ? B64[v & 63] : '=';
-    }
-    out[n] = '\0';
+    char *b64 = base64_encode(raw, raw_len);
     explicit_bzero(raw, raw_len + 1);
     free(raw);
+    if (!b64) return NULL;
+    size_t out_len = sizeof("Authorization: Basic ") + strlen(b64);
+    char *out = malloc(out_len);
+    if (out) snprintf(out, out_len, "Authorization: Basic %s", b64);
+    explicit_bzero(b64, strlen(b64));
+    free(b64);
     return out;
 }
 

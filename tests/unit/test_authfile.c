@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "tests/unit/unit.h"
+#include "common/base64.h"
 #include "transport/authfile.h"
 
 static struct authfile *parse(const char *json, bool legacy, const char *host, int want_rc)
@@ -36,18 +37,27 @@ static int lookup(const struct authfile *af, const char *repo, char *out, size_t
 static void test_base64(void)
 {
     char out[64];
-    CHECK_INT(authfile_base64_decode("YWxpY2U6c2VjcmV0", 16, out, sizeof(out)), 12);
+    CHECK_INT(base64_decode("YWxpY2U6c2VjcmV0", 16, out, sizeof(out)), 12);
     CHECK_STR(out, "alice:secret");
-    CHECK_INT(authfile_base64_decode("YQ==", 4, out, sizeof(out)), 1);
+    CHECK_INT(base64_decode("YQ==", 4, out, sizeof(out)), 1);
     CHECK_STR(out, "a");
-    CHECK_INT(authfile_base64_decode("YQ", 2, out, sizeof(out)), 1);
-    CHECK_INT(authfile_base64_decode("YWI=", 4, out, sizeof(out)), 2);
+    CHECK_INT(base64_decode("YWI=", 4, out, sizeof(out)), 2);
     CHECK_STR(out, "ab");
-    CHECK_INT(authfile_base64_decode("Y", 1, out, sizeof(out)), -EINVAL);
-    CHECK_INT(authfile_base64_decode("Y$==", 4, out, sizeof(out)), -EINVAL);
-    CHECK_INT(authfile_base64_decode("YQ==YQ", 6, out, sizeof(out)), -EINVAL);
-    CHECK_INT(authfile_base64_decode("YWxpY2U6c2VjcmV0", 16, out, 5), -EINVAL);
-    CHECK_INT(authfile_base64_decode("", 0, out, sizeof(out)), 0);
+    /* padding is required, as by Go's StdEncoding (containers/image, docker) */
+    CHECK_INT(base64_decode("YQ", 2, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode("Y", 1, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode("Y$==", 4, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode("YQ==YQ==", 8, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode("Y===", 4, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode(" YQ=", 4, out, sizeof(out)), -EINVAL);
+    CHECK_INT(base64_decode("YWxpY2U6c2VjcmV0", 16, out, 5), -EINVAL);
+    CHECK_INT(base64_decode("", 0, out, sizeof(out)), 0);
+    char *enc = base64_encode("alice:secret", 12);
+    CHECK_STR(enc, "YWxpY2U6c2VjcmV0");
+    free(enc);
+    enc = base64_encode("ab", 2);
+    CHECK_STR(enc, "YWI=");
+    free(enc);
 }
 
 static void test_normalize(void)
