@@ -26,6 +26,7 @@ struct rfs_config {
     bool push;         /* -o push: new tags, retags (writes reach the registry) */
     bool allow_delete; /* -o allow_delete: rm -r deletes tags, mv drops the old tag */
     bool nonempty;     /* -o nonempty: mount over a directory that holds files */
+    bool sync_layout;  /* -o sync_layout: list images as NAME:TAG (fs/sync_layout.h) */
     bool debug;
     bool foreground;
     bool tls_verify;

@@ -35,6 +35,7 @@ enum {
     KEY_PUSH,
     KEY_ALLOW_DELETE,
     KEY_NONEMPTY,
+    KEY_SYNC_LAYOUT,
     KEY_DEBUG,
     KEY_FOREGROUND,
     KEY_HELP,
@@ -94,6 +95,7 @@ static const struct fuse_opt cli_specs[] = {
     FUSE_OPT_KEY("push", KEY_PUSH),
     FUSE_OPT_KEY("allow_delete", KEY_ALLOW_DELETE),
     FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
+    FUSE_OPT_KEY("sync_layout", KEY_SYNC_LAYOUT),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
     FUSE_OPT_KEY("-f", KEY_FOREGROUND),
@@ -142,6 +144,9 @@ static void usage(FILE *out)
             "  -o allow_delete        also let rm -r delete tags and mv drop the old tag\n"
             "                         (implies push)\n"
             "  -o nonempty            mount over a directory that is not empty\n"
+            "  -o sync_layout         list images as NAME:TAG directories beside each other,\n"
+            "                         as skopeo sync --dest dir writes them, so that\n"
+            "                         skopeo sync --src dir MNT/NS REG/NS keeps their names\n"
             "  -o max_transfers=N     blob downloads (and uploads) at once per registry, 1-%d\n"
             "                         (default %d)\n"
             "  -o part_size=SIZE      larger blobs download as parallel ranged parts of this\n"
@@ -173,6 +178,9 @@ static int process_arg(void *data, const char *arg, int key, struct fuse_args *o
         return 0;
     case KEY_NONEMPTY:
         cli->cfg->nonempty = true;
+        return 0;
+    case KEY_SYNC_LAYOUT:
+        cli->cfg->sync_layout = true;
         return 0;
     case KEY_DEBUG:
         cli->cfg->debug = true;

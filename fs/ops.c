@@ -13,6 +13,7 @@
 #include "fs/ops_write.h"
 #include "fs/resolve.h"
 #include "fs/shutdown.h"
+#include "fs/sync_layout.h"
 
 static struct rfs *current_fs(void)
 {
@@ -177,6 +178,11 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
         rc = rfs_host_names(fs, &names);
         break;
     case NODE_DIR:
+        if (fs->cfg.sync_layout) {
+            rc = sync_layout_list(n->host, n->dir, fs->cfg.push, &names);
+            strlist_sort_unique(&names);
+            break;
+        }
         rc = host_dir_children(n->host, n->dir, &names);
         if (rc == 0 && (n->dir_flags & DIR_IS_REPO)) {
             rc = host_tags(n->host, n->dir, &names);

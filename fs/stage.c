@@ -458,6 +458,22 @@ int stage_tags_of(struct host *h, const char *repo, struct strlist *out)
     return rc;
 }
 
+int stage_repos_below(struct host *h, const char *dir, struct strlist *out)
+{
+    size_t len = strlen(dir);
+    int rc = 0;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->stages.n_buckets; i++)
+        for (struct strmap_entry *e = h->stages.buckets[i]; e && rc == 0; e = e->next) {
+            if (len && (strncmp(e->key, dir, len) != 0 || e->key[len] != '/')) continue;
+            const char *rest = e->key + (len ? len + 1 : 0);
+            size_t n = strcspn(rest, "/:"); /* keys are REPO:TAG; a repository has no ':' */
+            if (rest[n] == ':') rc = strlist_push_n(out, rest, n);
+        }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
 int stage_names(struct stage *s, struct strlist *out)
 {
     int rc = 0;

@@ -95,6 +95,8 @@ struct stage {
 
 /* Tags of repo that are being written (listed like published ones). */
 int stage_tags_of(struct host *h, const char *repo, struct strlist *out);
+/* Names of the repositories directly below dir ("" is the root) with tags being written. */
+int stage_repos_below(struct host *h, const char *dir, struct strlist *out);
 /* Visible file names of a stage: staged files and unhidden published ones. */
 int stage_names(struct stage *s, struct strlist *out);
 
