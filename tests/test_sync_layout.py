@@ -197,3 +197,34 @@ def test_sync_dest_dir_into_writable_mount(source, registry_factory, mount_facto
     assert _contents(target) == want, writes.describe(target, m)
     assert ls(m.path("calico")) == ["cni:v3.15.1", "node:v3.15.1", "node:v3.16.0", "tools"]
     assert ls(m.path("calico/tools")) == ["ctl:v1"]
+
+
+def test_root_mode_host_directory(source, registry_factory, mount_factory):
+    """In root mode each HOST directory is a registry root in the same layout; the root
+    still lists hosts."""
+    m = mount_factory(None, options={"sync_layout": True})
+    host = m.path(source.host)
+    assert ls(host) == PROJECTS
+    assert ls(os.path.join(host, "library")) == ["alpine:3.19", "alpine:latest"]
+    assert source.host in ls(m.mountpoint)
+    target = registry_factory()
+    _upload(host, target, scoped=True)
+    assert _contents(target) == source.digests
+
+
+def test_listed_while_written_and_empty_dirs(registry_factory, mount_factory):
+    """A NAME:TAG being written lists as such before it is published (skopeo stats it,
+    then writes into it); a namespace made by mkdir lists while empty."""
+    target = registry_factory()
+    m = mount_factory(target.url, options={"push": True, "sync_layout": True})
+    ok(["mkdir", "-p", m.path("ns/app:v1"), m.path("ns/empty"), m.path("top:v1")])
+    assert ls(m.path("ns")) == ["app:v1", "empty"]
+    assert ls(m.mountpoint) == ["ns", "top:v1"]
+    assert ls(m.path("ns/app:v1")) == []
+    assert ls(m.path("ns/app")) == []
+
+
+def test_help_names_the_option():
+    from harness.mount import registryfs_bin
+    r = run([registryfs_bin(), "--help"])
+    assert "-o sync_layout" in r.stdout + r.stderr
