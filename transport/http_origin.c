@@ -8,26 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* "scheme://host:port" of an absolute URL, never its userinfo; -1 when it does not parse. */
-static int origin_of(const char *url, char *out, size_t outlen)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    int rc = -1;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-        for (char *c = host; *c; c++)
-            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
-        rc = snprintf(out, outlen, "%s://%s:%s", scheme, host, port) < (int)outlen ? 0 : -1;
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return rc;
-}
+#include "transport/url.h"
 
 void http_note_origin(CURL *h, const char *request_url, struct http_response *resp)
 {
@@ -40,13 +21,13 @@ void http_note_origin(CURL *h, const char *request_url, struct http_response *re
         return;
     if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective) != CURLE_OK || !effective) return;
     /* a target we cannot even name is treated as foreign: it gets no credentials either */
-    if (origin_of(effective, resp->origin, sizeof(resp->origin)) != 0) {
+    if (url_origin(effective, resp->origin, sizeof(resp->origin)) != 0) {
         snprintf(resp->origin, sizeof(resp->origin), "(unparsable URL)");
         resp->cross_origin = true;
         return;
     }
     resp->cross_origin =
-        origin_of(request_url, want, sizeof(want)) != 0 || strcmp(want, resp->origin) != 0;
+        url_origin(request_url, want, sizeof(want)) != 0 || strcmp(want, resp->origin) != 0;
 }
 
 void http_note_refused_redirect(struct http_response *resp)

@@ -1,6 +1,6 @@
 /*
- * Pagination links (RFC 8288 "Link: <url>; rel=next") and resolving them against the URL of
- * the page that carried them. Pure string work, private to transport/.
+ * Pagination links (RFC 8288 "Link: <url>; rel=next"): finding the next page's URI reference
+ * (transport/url.h resolves it). Pure string work, private to transport/.
  */
 #ifndef REGISTRYFS_LINK_HEADER_H
 #define REGISTRYFS_LINK_HEADER_H
@@ -16,15 +16,5 @@
  * 1 with the URI reference in out, 0 when there is none, -EINVAL when malformed or too long.
  */
 int link_find_next(const char *value, char *out, size_t outlen);
-
-/*
- * Resolves a URI reference against an absolute http(s) base URL: absolute ("http[s]://..."),
- * scheme-relative ("//host/p"), absolute-path ("/p?q"), query-only ("?q") or path-relative.
- * 0, or -EINVAL (bad base, bad reference, control characters) / -ENAMETOOLONG.
- */
-int link_resolve(const char *base, const char *ref, char *out, size_t outlen);
-
-/* Whether two absolute URLs have the same scheme://authority (case-insensitive). */
-bool link_same_origin(const char *a, const char *b);
 
 #endif

@@ -71,7 +71,7 @@ static void trim_amp(char *out, size_t *pos)
 /* The realm, checked to be an absolute http(s) URL (resolving it against itself does that). */
 static int realm_url(const struct auth_challenge *ch, char *out, size_t outlen)
 {
-    return link_resolve(ch->realm, ch->realm, out, outlen);
+    return url_resolve(ch->realm, ch->realm, out, outlen);
 }
 
 /* Appends "name=value" to the URL's query, the value percent-encoded by curl; nothing when

@@ -10,6 +10,7 @@
 #include "transport/registries_conf.h"
 #include "transport/registry.h"
 #include "transport/registry_creds.h"
+#include "transport/url.h"
 
 #define REG_URL_MAX LINK_URL_MAX
 #define WIRE_REPO_MAX (REF_NAME_MAX + 9) /* + "library/" */

@@ -123,8 +123,8 @@ static int next_page(struct listing *l, const struct http_response *resp, const 
     char endpoint[sizeof(l->r->addr.endpoint)];
     reg_endpoint(l->r, endpoint, sizeof(endpoint));
     /* our token must not go elsewhere, and a page pointing at itself would never end */
-    if (link_resolve(url, resp->link_next, next, REG_URL_MAX) != 0 ||
-        !link_same_origin(next, endpoint) || strcmp(next, url) == 0) {
+    if (url_resolve(url, resp->link_next, next, REG_URL_MAX) != 0 ||
+        !url_same_origin(next, endpoint) || strcmp(next, url) == 0) {
         log_warn("registry %s: %s: unusable next-page link", l->r->addr.hostport, l->what);
         l->logged = true;
         return -EIO;

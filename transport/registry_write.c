@@ -80,7 +80,7 @@ int reg_upload_location(struct registry *r, const struct http_response *resp, ch
     if (!resp->location[0]) return -EIO;
     char base[REG_URL_MAX];
     reg_endpoint(r, base, sizeof(base));
-    return link_resolve(base, resp->location, out, outlen) ? -EIO : 0;
+    return url_resolve(base, resp->location, out, outlen) ? -EIO : 0;
 }
 
 void reg_cancel_upload(struct registry *r, const char *scope, const char *location)

@@ -1,7 +1,7 @@
 /*
  * Auth files (containers-auth.json / docker config.json with auths, credHelpers, credsStore,
  * and the legacy ~/.dockercfg): authfile_parse from memory, then authfile_lookup for a few
- * repositories and authfile_helper; authfile_normalize_host and authfile_base64_decode on the
+ * repositories and authfile_helper; authfile_normalize_host and base64_decode on the
  * raw bytes too. Input: the file, optionally preceded by one line "#HOSTPORT" or
  * "#HOSTPORT legacy" naming the registry (default docker.io). Invariants: a found credential
  * is usable and bounded; a helper name is short and has no '/'; decoded base64 fits.
@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "common/base64.h"
 #include "transport/authfile.h"
 
 static void check_field(const char *f)
@@ -85,11 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* base64 on exact-length bytes, with a roomy and a tight buffer */
     char out[1024];
     if (size <= 1024) {
-        int n = authfile_base64_decode(json, size, out, sizeof(out));
+        int n = base64_decode(json, size, out, sizeof(out));
         if (n >= 0) {
             FUZZ_ASSERT((size_t)n < sizeof(out) && out[n] == '\0');
             FUZZ_ASSERT((size_t)n <= size * 3 / 4);
-            if (n > 0) FUZZ_ASSERT(authfile_base64_decode(json, size, out, (size_t)n) == -EINVAL);
+            if (n > 0) FUZZ_ASSERT(base64_decode(json, size, out, (size_t)n) == -EINVAL);
         } else {
             FUZZ_ASSERT(n == -EINVAL);
         }

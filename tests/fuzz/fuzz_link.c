@@ -1,6 +1,6 @@
 /*
- * Pagination: link_find_next over a Link header value, then link_resolve of what it found (and
- * of the raw value) against a base URL, and link_same_origin. Input: "VALUE" or
+ * Pagination: link_find_next over a Link header value, then url_resolve of what it found (and
+ * of the raw value) against a base URL, and url_same_origin. Input: "VALUE" or
  * "VALUE\nBASE" (the base defaults to a registry's catalog URL). Invariants: results fit the
  * buffer, a too-small buffer is an error and never a cut URL, a resolved URL is absolute
  * http(s) without spaces or control characters.
@@ -10,6 +10,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "transport/link_header.h"
+#include "transport/url.h"
 
 static void check_url(const char *u, size_t outlen)
 {
@@ -23,15 +24,15 @@ static void check_url(const char *u, size_t outlen)
 static void resolve(const char *base, const char *ref)
 {
     char out[LINK_URL_MAX];
-    int rc = link_resolve(base, ref, out, sizeof(out));
+    int rc = url_resolve(base, ref, out, sizeof(out));
     if (rc == 0) {
         check_url(out, sizeof(out));
-        (void)link_same_origin(base, out);
+        (void)url_same_origin(base, out);
         /* the same with a buffer just too small: an error, not a cut URL */
         size_t n = strlen(out);
         char *small = malloc(n);
         if (!small) abort();
-        if (n) FUZZ_ASSERT(link_resolve(base, ref, small, n) == -ENAMETOOLONG);
+        if (n) FUZZ_ASSERT(url_resolve(base, ref, small, n) == -ENAMETOOLONG);
         free(small);
     } else {
         FUZZ_ASSERT(rc == -EINVAL || rc == -ENAMETOOLONG);
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(rc == 0 || rc == -EINVAL);
     }
     resolve(base, s);
-    (void)link_same_origin(s, base);
+    (void)url_same_origin(s, base);
     free(s);
     return 0;
 }
