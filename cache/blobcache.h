@@ -44,6 +44,14 @@ struct blob_source {
      * it belongs to is being read). A download nobody reads and nobody wants is stopped; what
      * arrived stays in the partial file for a later resume. */
     bool (*wanted)(void *arg);
+    /* When set: how far the download got, for progress displays. `done` counts the bytes of
+     * the blob in the partial file (what an earlier attempt left included, every part's);
+     * called at its start and as bytes arrive, from several threads, possibly out of order,
+     * with no lock of the cache held. It must only record the numbers. */
+    void (*progress)(void *arg, uint64_t done, uint64_t size);
+    /* When set: the download ended (0: stored and verified; -ECANCELED: stopped because
+     * nobody needs it; else -errno). Called once, after the last progress call. */
+    void (*finished)(void *arg, int rc);
 };
 
 /* root: the storage root; partial: where downloads and uploads are staged (same filesystem);

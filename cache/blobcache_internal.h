@@ -43,6 +43,7 @@ struct download {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     uint64_t arrived;       /* the contiguous prefix written to fd */
+    uint64_t got;           /* bytes in fd: arrived plus what parts beyond it received */
     int64_t parts_since_ms; /* when the current plan of parts started */
     uint64_t parts_from;    /* arrived at that moment */
     struct part *parts;

@@ -143,8 +143,11 @@ static int part_sink(const void *data, size_t len, void *ctx)
     }
     pthread_mutex_lock(&dl->lock);
     p->received += len;
+    dl->got += len;
+    uint64_t got = dl->got;
     advance_locked(dl);
     pthread_mutex_unlock(&dl->lock);
+    if (dl->src.progress) dl->src.progress(dl->src.arg, got, dl->size);
     return 0;
 }
 
@@ -308,6 +311,7 @@ static int plan_parts(struct download *dl, uint64_t from, bool split)
     dl->head = dl->next_todo = 0;
     dl->parts_since_ms = monotonic_ms_now();
     dl->parts_from = dl->arrived;
+    dl->got = dl->arrived; /* a new plan starts over from the contiguous prefix */
     dl->stop = __atomic_load_n(&dl->bc->aborted, __ATOMIC_ACQUIRE) != 0;
     dl->part_error = 0;
     pthread_mutex_unlock(&dl->lock);
@@ -415,6 +419,7 @@ static void *download_thread(void *arg)
     pthread_t hasher;
     bool hashing = pthread_create(&hasher, NULL, hash_thread, dl) == 0;
     int rc = hashing ? 0 : -EAGAIN;
+    if (dl->src.progress) dl->src.progress(dl->src.arg, dl->arrived, dl->size);
     if (!rc && dl->arrived < dl->size) rc = fetch_rest(dl);
     if (hashing) {
         pthread_mutex_lock(&dl->lock);
@@ -440,6 +445,7 @@ static void *download_thread(void *arg)
     dl->error = rc;
     pthread_cond_broadcast(&dl->changed);
     pthread_mutex_unlock(&dl->lock);
+    if (dl->src.finished) dl->src.finished(dl->src.arg, rc);
     release_source(&dl->src);
     budget_unpin(dl->bc->budget, dl->hex);
     download_put(dl);
@@ -487,7 +493,7 @@ int download_start(struct blobcache *bc, const char *hex, uint64_t size,
         download_put(dl);
         return rc;
     }
-    dl->arrived = existing;
+    dl->arrived = dl->got = existing;
 
     /* Pinned while it runs, and room made for all of it before its bytes arrive; the thread
      * gives both back when it ends. The caller holds a pin already (a reader's, or
