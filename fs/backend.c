@@ -119,9 +119,9 @@ static int local_store_copy(struct host *h, const char *hex, int fd, uint64_t si
 }
 
 int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size,
-                        const int *cancel)
+                        const struct upload_ctl *ctl)
 {
-    if (!h->local_root) return registry_upload_blob(h->reg, repo, digest, fd, size, cancel);
+    if (!h->local_root) return registry_upload_blob(h->reg, repo, digest, fd, size, ctl);
     int rc =
         blobcache_has(h->blobs, hex_of(digest)) ? 0 : local_store_copy(h, hex_of(digest), fd, size);
     return rc ? rc : storage_link_layer(h->local_root, repo, hex_of(digest));

@@ -13,6 +13,7 @@
 #include "transport/registry.h"
 
 struct host;
+struct upload_ctl;
 
 int backend_ping(struct host *h);
 int backend_catalog(struct host *h, struct strlist *out);
@@ -25,9 +26,9 @@ int backend_get_blob(struct host *h, const char *repo, const char *digest, uint6
 /* 0 when repo has the blob; *size (may be NULL) gets its size. */
 int backend_blob_exists(struct host *h, const char *repo, const char *digest, uint64_t *size);
 int backend_blob_mount(struct host *h, const char *repo, const char *digest, const char *from);
-/* cancel (may be NULL): a remote upload stops with -ECANCELED once *cancel is non-zero. */
+/* ctl (may be NULL): a remote upload's cancel flag and byte counter (registry_write.h). */
 int backend_upload_blob(struct host *h, const char *repo, const char *digest, int fd, uint64_t size,
-                        const int *cancel);
+                        const struct upload_ctl *ctl);
 int backend_put_manifest(struct host *h, const char *repo, const char *ref, const char *media_type,
                          const void *bytes, size_t len);
 int backend_head_manifest(struct host *h, const char *repo, const char *ref,

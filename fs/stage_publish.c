@@ -13,6 +13,7 @@
 #include "fs/backend.h"
 #include "fs/prefill.h"
 #include "fs/upstream.h"
+#include "transport/registry_write.h"
 
 static int fail(struct stage *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -127,8 +127,8 @@ static int upload(struct upstream *up)
     }
     uint64_t size;
     rc = wait_verified(up, &size);
-    return rc ? rc
-              : backend_upload_blob(up->host, up->repo, up->digest, up->f->fd, size, &up->cancel);
+    struct upload_ctl ctl = {.cancel = &up->cancel};
+    return rc ? rc : backend_upload_blob(up->host, up->repo, up->digest, up->f->fd, size, &ctl);
 }
 
 static void *job_thread(void *arg)

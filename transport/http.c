@@ -284,6 +284,8 @@ static size_t on_read(char *out, size_t size, size_t nitems, void *userp)
         n = (size_t)got;
     }
     t->upload_off += n;
+    if (req->upload_progress && !req->upload_data)
+        __atomic_store_n(req->upload_progress, req->upload_base + t->upload_off, __ATOMIC_RELAXED);
     t->last_activity_ms = monotonic_ms_now();
     return n;
 }

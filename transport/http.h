@@ -124,6 +124,9 @@ struct http_request {
     /* When set (HTTP_BLOB only): the transfer is aborted with -ECANCELED soon after *cancel
      * becomes non-zero (read atomically), e.g. when nobody needs the upload any more. */
     const int *cancel;
+    /* When set (a body from upload_fd): the file offset the body was read up to, stored
+     * atomically as curl takes the bytes, so a progress display can follow the upload. */
+    uint64_t *upload_progress;
 };
 
 /*

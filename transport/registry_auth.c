@@ -339,7 +339,8 @@ static int perform_with(struct registry *r, const struct reg_call *call, const c
                                .upload_len = call->upload_len,
                                .upload_stream = call->upload_stream,
                                .upload_stream_ctx = call->upload_stream_ctx,
-                               .cancel = call->cancel};
+                               .cancel = call->cancel,
+                               .upload_progress = call->upload_progress};
     return http_perform(r->http, &req, resp);
 }
 

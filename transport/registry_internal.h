@@ -71,7 +71,8 @@ struct reg_call {
     uint64_t upload_len;
     http_stream_fn upload_stream; /* as in struct http_request */
     void *upload_stream_ctx;
-    const int *cancel; /* as in struct http_request */
+    const int *cancel;         /* as in struct http_request */
+    uint64_t *upload_progress; /* as in struct http_request */
 };
 
 /*

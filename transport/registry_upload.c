@@ -57,9 +57,14 @@ static int finish_upload(struct registry *r, struct target *t, struct reg_call *
     return rc;
 }
 
+static bool cancelled(const struct upload_ctl *ctl)
+{
+    return ctl->cancel && __atomic_load_n(ctl->cancel, __ATOMIC_ACQUIRE);
+}
+
 /* One POST + PUT of a file body. *transient: the failure may go away (connection, 5xx, 429). */
 static int upload_once(struct registry *r, const char *repo, const char *digest, int fd,
-                       uint64_t size, const int *cancel, bool *transient)
+                       uint64_t size, const struct upload_ctl *ctl, bool *transient)
 {
     struct target t;
     char url[REG_URL_MAX + DIGEST_STR_LEN + 32];
@@ -74,7 +79,8 @@ static int upload_once(struct registry *r, const char *repo, const char *digest,
                            .max_attempts = 1,
                            .upload_fd = fd,
                            .upload_len = size,
-                           .cancel = cancel};
+                           .cancel = ctl->cancel,
+                           .upload_progress = ctl->sent};
     struct http_response resp;
     http_response_init(&resp);
     rc = reg_perform(r, &put, &resp);
@@ -119,7 +125,7 @@ static int open_session(struct registry *r, const char *repo, const char *digest
 
 /* PATCH of [off, off + len) of fd; the session's URL moves on to the registry's next one. */
 static int patch_chunk(struct registry *r, struct session *u, int fd, uint64_t off, uint64_t len,
-                       const int *cancel, bool *transient)
+                       const struct upload_ctl *ctl, bool *transient)
 {
     char range[64];
     snprintf(range, sizeof(range), "Content-Range: %" PRIu64 "-%" PRIu64, off, off + len - 1);
@@ -133,7 +139,8 @@ static int patch_chunk(struct registry *r, struct session *u, int fd, uint64_t o
                              .upload_fd = fd,
                              .upload_base = off,
                              .upload_len = len,
-                             .cancel = cancel};
+                             .cancel = ctl->cancel,
+                             .upload_progress = ctl->sent};
     struct http_response resp;
     http_response_init(&resp);
     int rc = reg_perform(r, &patch, &resp);
@@ -176,22 +183,20 @@ static int close_session(struct registry *r, struct session *u)
 
 /* A large blob in chunks; a chunk cut off is resumed where the registry says it got to. */
 static int upload_chunked(struct registry *r, const char *repo, const char *digest, int fd,
-                          uint64_t size, const int *cancel, bool *transient)
+                          uint64_t size, const struct upload_ctl *ctl, bool *transient)
 {
     struct session u;
     int rc = open_session(r, repo, digest, &u), failures = 0;
     uint64_t off = 0;
     while (rc == 0 && off < size) {
         uint64_t n = size - off < CHUNK_SIZE ? size - off : CHUNK_SIZE;
-        rc = patch_chunk(r, &u, fd, off, n, cancel, transient);
+        rc = patch_chunk(r, &u, fd, off, n, ctl, transient);
         if (rc == 0) {
             off += n;
             failures = 0;
             continue;
         }
-        if (!*transient || ++failures > http_pool_retries(r->http) ||
-            (cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE)))
-            break;
+        if (!*transient || ++failures > http_pool_retries(r->http) || cancelled(ctl)) break;
         http_backoff_sleep(r->http, failures - 1);
         uint64_t have;
         if (session_offset(r, &u, &have) || have > size) break; /* rc: the PATCH's error */
@@ -205,17 +210,19 @@ static int upload_chunked(struct registry *r, const char *repo, const char *dige
 }
 
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size, const int *cancel)
+                         uint64_t size, const struct upload_ctl *ctl)
 {
+    static const struct upload_ctl none;
+    if (!ctl) ctl = &none;
     if (fd < 0) return -EINVAL;
     int attempts = http_pool_retries(r->http) + 1;
     int rc = -EIO;
     for (int i = 0; i < attempts; i++) {
         bool transient = false;
         if (i) http_backoff_sleep(r->http, i - 1);
-        rc = size > CHUNKED_MIN ? upload_chunked(r, repo, digest, fd, size, cancel, &transient)
-                                : upload_once(r, repo, digest, fd, size, cancel, &transient);
-        if (rc == 0 || !transient || (cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE))) break;
+        rc = size > CHUNKED_MIN ? upload_chunked(r, repo, digest, fd, size, ctl, &transient)
+                                : upload_once(r, repo, digest, fd, size, ctl, &transient);
+        if (rc == 0 || !transient || cancelled(ctl)) break;
         log_warn("registry %s: upload of %s failed (%s); trying again from the start",
                  r->addr.hostport, digest, strerror(-rc));
     }

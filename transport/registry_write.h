@@ -25,11 +25,17 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
  * as blob DIGEST: POST /v2/REPO/blobs/uploads/, then PUT LOCATION?digest=DIGEST streaming the
  * body (Content-Length: size). 0 when the registry answered 201. The registry verifies the
  * digest; a mismatch is -EIO. Never holds the blob in memory. One attempt per call. The body
- * holds one of the registry's upload slots while it is sent. cancel (may be NULL): the upload
- * stops with -ECANCELED soon after *cancel becomes non-zero.
+ * holds one of the registry's upload slots while it is sent. ctl (may be NULL) follows and
+ * steers it from another thread.
  */
+struct upload_ctl {
+    const int *cancel; /* may be NULL: the upload stops with -ECANCELED soon after *cancel
+                          becomes non-zero */
+    uint64_t *sent;    /* may be NULL: how far the body got (stored atomically; it moves back
+                          when an attempt starts over) */
+};
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size, const int *cancel);
+                         uint64_t size, const struct upload_ctl *ctl);
 
 /* Like registry_upload_blob, with a body of unknown length produced while it is sent
  * (chunked): read(ctx, buf, len) returns bytes, 0 at the end, -errno to abort. One attempt,
