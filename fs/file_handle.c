@@ -13,12 +13,12 @@
 static int open_blob(const struct node *n, struct open_file *fh)
 {
     struct blob_source src;
-    int rc = readahead_blob_source(n->host, n->repo, n->entry->hex, n->view, &src);
+    int rc = readahead_blob_source(n->host, n->repo, n->ref, n->entry->hex, n->view, &src);
     if (rc) return rc;
     rc = blobcache_open(n->host->blobs, n->entry->hex, n->entry->size, &src, &fh->reader);
     /* remembered as being read (closed in file_handle_close) */
     if (rc == 0 && n->host->readahead)
-        readahead_blob_opened(n->host->readahead, n->host, n->repo, n->view);
+        readahead_blob_opened(n->host->readahead, n->host, n->repo, n->ref, n->view);
     return rc;
 }
 

@@ -38,6 +38,7 @@ struct host {
     char *local_root;     /* a storage tree mounted as a registry (its own blob store) */
     struct blobcache *blobs;
     struct readahead *readahead; /* the mount's (fs/readahead.h), set by its owner */
+    struct progress *progress;   /* the mount's transfer table (fs/progress.h), likewise */
     bool cache_dir_made;         /* open_remote created CACHE_DIR/HOST: host_discard removes it */
 
     /* lock guards everything below. It is innermost: no other lock is taken while it is held,

@@ -466,7 +466,10 @@ static int make_budget(struct rfs_config *cfg)
 static int connect_single(struct rfs *fs)
 {
     int rc = host_new(fs->cfg.registry, &fs->cfg, &fs->single);
-    if (rc == 0) fs->single->readahead = &fs->readahead;
+    if (rc == 0) {
+        fs->single->readahead = &fs->readahead;
+        fs->single->progress = &fs->progress;
+    }
     if (rc) {
         fprintf(stderr, "registryfs: %s: %s\n", fs->cfg.registry,
                 rc == -EINVAL ? "not a registry address ([http://|https://]HOST[:PORT])"
@@ -499,6 +502,7 @@ int main(int argc, char *argv[])
     pthread_mutex_init(&fs.lock, NULL);
     strmap_init(&fs.hosts);
     readahead_init(&fs.readahead);
+    progress_init(&fs.progress);
 
     int status = 1;
     if (parse_command_line(&args, &cli)) goto out;
@@ -541,6 +545,7 @@ out:
     rfs_free_hosts(&fs);
     budget_free(fs.cfg.budget); /* after the hosts: their readers unpin into it */
     readahead_destroy(&fs.readahead);
+    progress_destroy(&fs.progress); /* after the hosts: their transfers have ended */
     transport_global_cleanup();
     fuse_opt_free_args(&args);
     free_command_line(&cli);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "fs/host.h"
 #include "fs/image_view.h"
+#include "fs/progress.h"
 #include "fs/readahead.h"
 #include "fs/stage.h"
 #include "fs/upstream.h"
@@ -20,10 +21,12 @@ struct prefill {
     struct prefill *next;
     struct host *dst;
     char repo[REF_NAME_MAX + 1];
+    char tag[REF_TAG_MAX + 1];
     char hex[SHA256_HEX_LEN + 1];
     uint64_t size;
     struct host *src;
     char src_repo[REF_NAME_MAX + 1];
+    char src_tag[REF_TAG_MAX + 1];
     pthread_t thread;
     bool joined;
     int cancel; /* atomic */
@@ -31,6 +34,7 @@ struct prefill {
     /* the stream, owned by the job thread */
     struct blob_reader *reader;
     uint64_t sent;
+    struct xfer *xfer; /* its entry in the mount's transfer table */
 };
 
 /* The upload's body: the source blob as it arrives (its end held back until verified). */
@@ -40,18 +44,28 @@ static ssize_t read_source(void *ctx, char *buf, size_t len)
     if (__atomic_load_n(&p->cancel, __ATOMIC_ACQUIRE)) return -ECANCELED;
     ssize_t n = blobcache_pread(p->reader, buf, len, p->sent);
     if (n > 0) p->sent += (uint64_t)n;
+    progress_set(p->xfer, p->sent);
     return n;
 }
 
 static int stream_from_source(struct prefill *p)
 {
     struct blob_source src;
-    int rc = readahead_blob_source(p->src, p->src_repo, p->hex, NULL, &src);
+    int rc = readahead_blob_source(p->src, p->src_repo, p->src_tag, p->hex, NULL, &src);
     if (!rc) rc = blobcache_open(p->src->blobs, p->hex, p->size, &src, &p->reader);
     if (rc) return rc;
     char digest[DIGEST_STR_LEN + 1];
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", p->hex);
+    struct xfer_label l = {.host = p->dst->name,
+                           .repo = p->repo,
+                           .tag = p->tag,
+                           .hex = p->hex,
+                           .from_host = p->src->name,
+                           .from_repo = p->src_repo};
+    p->xfer = progress_begin(p->dst->progress, XFER_COPY, &l, 0, p->size);
     rc = registry_upload_blob_stream(p->dst->reg, p->repo, digest, read_source, p);
+    progress_end(p->xfer, rc);
+    p->xfer = NULL;
     blobcache_close(p->reader);
     p->reader = NULL;
     return rc;
@@ -79,10 +93,12 @@ static struct prefill *prefill_start(struct stage *s, const struct read_image *f
     if (!p) return NULL;
     p->dst = s->host;
     snprintf(p->repo, sizeof(p->repo), "%s", s->repo);
+    snprintf(p->tag, sizeof(p->tag), "%s", s->tag);
     memcpy(p->hex, e->hex, sizeof(p->hex));
     p->size = e->size;
     p->src = from->host;
     snprintf(p->src_repo, sizeof(p->src_repo), "%s", from->repo);
+    snprintf(p->src_tag, sizeof(p->src_tag), "%s", from->tag);
     if (pthread_create(&p->thread, NULL, prefill_thread, p)) {
         free(p);
         return NULL;

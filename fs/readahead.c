@@ -10,6 +10,7 @@
 #include "fs/backend.h"
 #include "fs/host.h"
 #include "fs/image_view.h"
+#include "fs/progress.h"
 
 /* A second reader of the same image within this time starts nothing new. */
 #define READAHEAD_REPEAT_MS 10000
@@ -30,12 +31,14 @@ void readahead_destroy(struct readahead *ra)
     pthread_mutex_destroy(&ra->lock);
 }
 
-/* What the download threads need to reach the registry. */
+/* What the download threads need to reach the registry, and to show their progress. */
 struct blob_fetch {
     struct host *host;
     char repo[REF_NAME_MAX + 1];
+    char tag[REF_TAG_MAX + 1]; /* "" when the image was opened by digest */
     char digest[DIGEST_STR_LEN + 1];
     const struct image_view *image; /* compared, never dereferenced: may be gone */
+    struct xfer *xfer;              /* begun by the first progress report: the download thread's */
 };
 
 static bool image_wanted(void *arg)
@@ -52,27 +55,53 @@ static int fetch_blob(void *arg, uint64_t offset, uint64_t end, blobcache_sink_f
     return backend_get_blob(f->host, f->repo, f->digest, offset, end, sink, sink_ctx);
 }
 
-int readahead_blob_source(struct host *h, const char *repo, const char *hex,
+/* The first report comes from the download's thread before its part workers exist, so the
+ * entry is begun before anyone else can look at f->xfer. */
+static void fetch_progress(void *arg, uint64_t done, uint64_t size)
+{
+    struct blob_fetch *f = arg;
+    if (f->xfer) {
+        progress_advance(f->xfer, done);
+        return;
+    }
+    struct xfer_label l = {.host = f->host->name,
+                           .repo = f->repo,
+                           .tag = f->tag,
+                           .hex = f->digest + strlen(DIGEST_PREFIX)};
+    f->xfer = progress_begin(f->host->progress, XFER_DOWNLOAD, &l, done, size);
+}
+
+static void fetch_finished(void *arg, int rc)
+{
+    struct blob_fetch *f = arg;
+    progress_end(f->xfer, rc);
+    f->xfer = NULL;
+}
+
+int readahead_blob_source(struct host *h, const char *repo, const char *ref, const char *hex,
                           const struct image_view *image, struct blob_source *out)
 {
-    struct blob_fetch *f = malloc(sizeof(*f));
+    struct blob_fetch *f = calloc(1, sizeof(*f));
     if (!f) return -ENOMEM;
     f->host = h;
     snprintf(f->repo, sizeof(f->repo), "%s", repo);
+    if (ref && !ref_valid_digest(ref)) snprintf(f->tag, sizeof(f->tag), "%s", ref);
     snprintf(f->digest, sizeof(f->digest), DIGEST_PREFIX "%s", hex);
     f->image = image;
     *out = (struct blob_source){.fetch = fetch_blob,
                                 .arg = f,
                                 .free_arg = free,
                                 .layer_repo = h->local_root ? NULL : f->repo,
-                                .wanted = image ? image_wanted : NULL};
+                                .wanted = image ? image_wanted : NULL,
+                                .progress = fetch_progress,
+                                .finished = fetch_finished};
     return 0;
 }
 
 /* Moves (or adds) the image to the front of the ring. With `prefetch`, true when its
  * read-ahead is due (and then it counts as done now). */
-static bool remember(struct readahead *ra, struct host *h, const char *repo, struct image_view *v,
-                     bool prefetch, int opened)
+static bool remember(struct readahead *ra, struct host *h, const char *repo, const char *ref,
+                     struct image_view *v, bool prefetch, int opened, char tag[REF_TAG_MAX + 1])
 {
     int64_t now = monotonic_ms_now();
     pthread_mutex_lock(&ra->lock);
@@ -90,19 +119,23 @@ static bool remember(struct readahead *ra, struct host *h, const char *repo, str
         image_view_hold(v);
         i = ra->n_recent++;
     }
+    /* the first tag it was opened by names it (views are shared by the tags of one digest) */
+    if (ref && !ref_valid_digest(ref) && !item.tag[0])
+        snprintf(item.tag, sizeof(item.tag), "%s", ref);
     bool due = prefetch && (!item.prefetched_ms || now - item.prefetched_ms >= READAHEAD_REPEAT_MS);
     if (due) item.prefetched_ms = now;
     item.open_blobs += opened;
+    if (tag) memcpy(tag, item.tag, sizeof(item.tag));
     memmove(&ra->recent[1], &ra->recent[0], i * sizeof(ra->recent[0]));
     ra->recent[0] = item;
     pthread_mutex_unlock(&ra->lock);
     return due;
 }
 
-void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo,
+void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo, const char *ref,
                            struct image_view *v)
 {
-    remember(ra, h, repo, v, false, 1);
+    remember(ra, h, repo, ref, v, false, 1, NULL);
 }
 
 /* Called with ra->lock held. */
@@ -138,11 +171,12 @@ void readahead_blob_read(struct readahead *ra, struct host *h, const char *repo,
                          struct image_view *v)
 {
     /* a storage tree is local: its blobs are read in place */
-    if (h->local_root || !remember(ra, h, repo, v, true, 0)) return;
+    char tag[REF_TAG_MAX + 1];
+    if (h->local_root || !remember(ra, h, repo, NULL, v, true, 0, tag)) return;
     for (size_t i = 0; i < v->n_entries; i++) {
         const struct view_entry *e = &v->entries[i];
         struct blob_source src;
-        if (e->kind == VE_BLOB && readahead_blob_source(h, repo, e->hex, v, &src) == 0)
+        if (e->kind == VE_BLOB && readahead_blob_source(h, repo, tag, e->hex, v, &src) == 0)
             blobcache_prefetch(h->blobs, e->hex, e->size, &src);
     }
 }

@@ -27,10 +27,11 @@ struct image_view;
 struct read_image {
     struct host *host;
     char repo[REF_NAME_MAX + 1];
-    struct image_view *view; /* holds a reference */
-    int64_t prefetched_ms;   /* when a read last started its read-ahead, 0: never */
-    int open_blobs;          /* blob files of it open now */
-    int64_t closed_ms;       /* when the last one was closed */
+    char tag[REF_TAG_MAX + 1]; /* the tag it was first opened by, "" if by digest */
+    struct image_view *view;   /* holds a reference */
+    int64_t prefetched_ms;     /* when a read last started its read-ahead, 0: never */
+    int open_blobs;            /* blob files of it open now */
+    int64_t closed_ms;         /* when the last one was closed */
 };
 
 struct readahead {
@@ -42,9 +43,10 @@ struct readahead {
 void readahead_init(struct readahead *ra);
 void readahead_destroy(struct readahead *ra);
 
-/* A blob of view v (repository repo of h) was opened: remembered as an image being read
- * (tools open the source before they create the copy), nothing is fetched. */
-void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo,
+/* A blob of view v (repository repo of h, opened as ref: a tag or a digest) was opened:
+ * remembered as an image being read (tools open the source before they create the copy),
+ * nothing is fetched. */
+void readahead_blob_opened(struct readahead *ra, struct host *h, const char *repo, const char *ref,
                            struct image_view *v);
 /* A blob of view v is being read: its other blobs start downloading (again only after a
  * while, so that every file of a cp -r does not rescan the image). */
@@ -63,9 +65,10 @@ bool readahead_source_of(struct readahead *ra, const struct host * not, const ch
                          struct read_image *out);
 
 /* Where the cache of host h fetches blob hex of repo from (the cache owns it once handed
- * over). With image (may be NULL): the download goes on while that image is being read,
- * even when no reader waits for this blob. */
-int readahead_blob_source(struct host *h, const char *repo, const char *hex,
+ * over); its download is shown in the mount's transfer table as of REPO:ref (ref: a tag, or
+ * NULL or a digest when no tag is known). With image (may be NULL): the download goes on
+ * while that image is being read, even when no reader waits for this blob. */
+int readahead_blob_source(struct host *h, const char *repo, const char *ref, const char *hex,
                           const struct image_view *image, struct blob_source *out);
 
 #endif

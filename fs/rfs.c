@@ -21,6 +21,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     int rc = host_new(hostport, &fs->cfg, &h);
     if (rc) return rc == -EINVAL ? -ENOENT : rc;
     h->readahead = &fs->readahead;
+    h->progress = &fs->progress;
     rc = backend_ping(h);
     if (rc) {
         log_error("%s: not reachable as a registry (%s)", hostport, strerror(-rc));

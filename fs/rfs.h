@@ -7,6 +7,7 @@
 #include "common/strmap.h"
 #include "fs/config.h"
 #include "fs/host.h"
+#include "fs/progress.h"
 #include "fs/readahead.h"
 
 struct rfs {
@@ -15,6 +16,7 @@ struct rfs {
     pthread_mutex_t lock;
     struct strmap hosts;        /* root mode: HOST[:PORT] → struct host * */
     struct readahead readahead; /* images being read, across hosts */
+    struct progress progress;   /* transfers running and recently ended, across hosts */
     pthread_t watch;            /* notices the end of the session (fs/shutdown.c) */
     bool watching;
     int watch_stop; /* atomic */

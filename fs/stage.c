@@ -277,7 +277,7 @@ int stage_file_create(struct stage *s, const char *name, mode_t mode, struct sta
      * name one: that is enough to start sending from the source of a copy */
     char hex[SHA256_HEX_LEN + 1];
     if (f->role == ROLE_BLOB && !prefill_covers(s, f->hex))
-        upstream_start(s->host, s->repo, f, f->hex);
+        upstream_start(s->host, s->repo, s->tag, f, f->hex);
     else if (f->role == ROLE_TEMP && stage_temp_blob_hex(name, hex))
         prefill_covers(s, hex);
     *out = f;

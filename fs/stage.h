@@ -71,6 +71,7 @@ enum stage_status { STAGE_OPEN, STAGE_FAILED, STAGE_PUBLISHED };
  *   s->lock    the file list, hidden names, status/reason, prefills, staged files' refs
  *   f->io      one file's size, running hash and upload job pointer (fs/upstream.h)
  *   ra->lock   the mount's record of images being read (fs/readahead.h), a leaf
+ *   p->lock    the mount's transfer table (fs/progress.h), a leaf taken under any of these
  * h->lock and s->lock are never held together. Background jobs take f->io and h->lock only.
  * Reference counts: stages through stage_hold/stage_put, staged files through
  * staged_file_hold/staged_file_put (under s->lock), views through image_view_hold/put.

@@ -12,6 +12,7 @@
 #include "fs/stage.h"
 #include "fs/backend.h"
 #include "fs/prefill.h"
+#include "fs/progress.h"
 #include "fs/upstream.h"
 #include "transport/registry_write.h"
 
@@ -78,7 +79,12 @@ static int ensure_blob(struct stage *s, const char *hex, const char *from, int f
     if (rc != -ENOENT || fd < 0) return rc;
     char digest[DIGEST_STR_LEN + 1];
     snprintf(digest, sizeof(digest), DIGEST_PREFIX "%s", hex);
-    return backend_upload_blob(s->host, s->repo, digest, fd, size, NULL);
+    struct xfer_label l = {.host = s->host->name, .repo = s->repo, .tag = s->tag, .hex = hex};
+    struct xfer *x = progress_begin(s->host->progress, XFER_UPLOAD, &l, 0, size);
+    struct upload_ctl ctl = {.sent = progress_counter(x)};
+    rc = backend_upload_blob(s->host, s->repo, digest, fd, size, &ctl);
+    progress_end(x, rc);
+    return rc;
 }
 
 static int upload_failed(struct stage *s, const struct staged_file *f, int rc)
@@ -106,7 +112,7 @@ static int send_blob(struct stage *s, struct staged_file *f)
     /* Keep the verified bytes: the cache then serves them, and a re-push reads them there. */
     if (f->spill[0] && blobcache_adopt(s->host->blobs, f->spill, f->hex) == 0) f->spill[0] = '\0';
     if (!s->host->local_root && !upstream_hex(f) && prefill_covers(s, f->hex)) return 0;
-    if (!s->host->local_root && upstream_release(s->host, s->repo, f) == 0) return 0;
+    if (!s->host->local_root && upstream_release(s->host, s->repo, s->tag, f) == 0) return 0;
     int rc = ensure_blob(s, f->hex, NULL, f->fd, f->size);
     if (rc) return upload_failed(s, f, rc);
     host_blob_home_set(s->host, f->hex, s->repo);

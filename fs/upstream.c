@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "fs/backend.h"
 #include "fs/host.h"
+#include "fs/progress.h"
 #include "fs/stage.h"
 #include "transport/registry_write.h"
 
@@ -19,9 +20,11 @@ struct upstream {
     struct host *host;
     struct staged_file *f; /* outlives the thread: the stage joins it before freeing f */
     char repo[REF_NAME_MAX + 1];
+    char tag[REF_TAG_MAX + 1];
     char hex[SHA256_HEX_LEN + 1];
     char digest[DIGEST_STR_LEN + 1];
     pthread_t thread;
+    struct xfer *xfer;   /* its entry in the mount's transfer table, the job thread's */
     pthread_cond_t more; /* signalled under f->io: bytes written, sealed, cancelled */
     uint64_t sent;       /* the stream's, owned by the job thread */
     /* under f->io */
@@ -95,11 +98,13 @@ static ssize_t stream_read(void *ctx, char *buf, size_t len)
         pthread_cond_wait(&up->more, &f->io);
     }
     pthread_mutex_unlock(&f->io);
+    if (up->sealed) progress_set_total(up->xfer, up->final_size);
     if (up->sent >= limit) return 0;
     size_t n = limit - up->sent < len ? (size_t)(limit - up->sent) : len;
     ssize_t got = pread(f->fd, buf, n, (off_t)up->sent);
     if (got <= 0) return got < 0 ? -errno : -EIO;
     up->sent += (uint64_t)got;
+    progress_set(up->xfer, up->sent);
     return got;
 }
 
@@ -127,8 +132,26 @@ static int upload(struct upstream *up)
     }
     uint64_t size;
     rc = wait_verified(up, &size);
-    struct upload_ctl ctl = {.cancel = &up->cancel};
-    return rc ? rc : backend_upload_blob(up->host, up->repo, up->digest, up->f->fd, size, &ctl);
+    if (rc) return rc;
+    progress_set(up->xfer, 0); /* starting over from the file */
+    progress_set_total(up->xfer, size);
+    struct upload_ctl ctl = {.cancel = &up->cancel, .sent = progress_counter(up->xfer)};
+    return backend_upload_blob(up->host, up->repo, up->digest, up->f->fd, size, &ctl);
+}
+
+/* The upload, shown in the mount's transfer table while it runs. */
+static int upload_shown(struct upstream *up)
+{
+    struct xfer_label l = {
+        .host = up->host->name, .repo = up->repo, .tag = up->tag, .hex = up->hex};
+    pthread_mutex_lock(&up->f->io);
+    uint64_t total = up->sealed ? up->final_size : 0;
+    pthread_mutex_unlock(&up->f->io);
+    up->xfer = progress_begin(up->host->progress, XFER_UPLOAD, &l, 0, total);
+    int rc = upload(up);
+    progress_end(up->xfer, rc);
+    up->xfer = NULL;
+    return rc;
 }
 
 static void *job_thread(void *arg)
@@ -140,21 +163,22 @@ static void *job_thread(void *arg)
         rc = wait_verified(up, &size);
         if (rc == 0) rc = check_size(up->host, up->repo, up->hex, have, size);
     } else if (rc == -ENOENT) {
-        rc = upload(up);
+        rc = upload_shown(up);
     }
     if (rc == 0) host_blob_home_set(up->host, up->hex, up->repo);
     up->result = rc == -ENOENT ? -EIO : rc; /* -ENOENT is upstream_wait's "no job" */
     return NULL;
 }
 
-static struct upstream *job_new(struct host *h, const char *repo, struct staged_file *f,
-                                const char *hex)
+static struct upstream *job_new(struct host *h, const char *repo, const char *tag,
+                                struct staged_file *f, const char *hex)
 {
     struct upstream *up = calloc(1, sizeof(*up));
     if (!up) return NULL;
     up->host = h;
     up->f = f;
     snprintf(up->repo, sizeof(up->repo), "%s", repo);
+    snprintf(up->tag, sizeof(up->tag), "%s", tag);
     snprintf(up->hex, sizeof(up->hex), "%s", hex);
     snprintf(up->digest, sizeof(up->digest), DIGEST_PREFIX "%s", hex);
     pthread_cond_init(&up->more, NULL);
@@ -178,11 +202,11 @@ static int job_run(struct upstream *up)
     return rc;
 }
 
-void upstream_start(struct host *h, const char *repo, struct staged_file *f,
+void upstream_start(struct host *h, const char *repo, const char *tag, struct staged_file *f,
                     const char hex[SHA256_HEX_LEN + 1])
 {
     if (h->local_root || f->up || !hex[0]) return;
-    struct upstream *up = job_new(h, repo, f, hex);
+    struct upstream *up = job_new(h, repo, tag, f, hex);
     if (!up) return;
     up->stream_ok = true;
     job_run(up);
@@ -212,10 +236,10 @@ void upstream_seal(struct staged_file *f)
     pthread_mutex_unlock(&f->io);
 }
 
-int upstream_release(struct host *h, const char *repo, struct staged_file *f)
+int upstream_release(struct host *h, const char *repo, const char *tag, struct staged_file *f)
 {
     if (!f->up) {
-        struct upstream *up = job_new(h, repo, f, f->hex);
+        struct upstream *up = job_new(h, repo, tag, f, f->hex);
         if (!up) return -ENOMEM;
         int rc = job_run(up);
         if (rc) return rc;

@@ -25,8 +25,9 @@
 struct host;
 struct staged_file;
 
-/* Starts a streaming job for f (a blob being written into repo of host h), named by hex. */
-void upstream_start(struct host *h, const char *repo, struct staged_file *f,
+/* Starts a streaming job for f (a blob being written into repo:tag of host h), named by hex.
+ * Its upload is shown in the mount's transfer table (fs/progress.h). */
+void upstream_start(struct host *h, const char *repo, const char *tag, struct staged_file *f,
                     const char hex[SHA256_HEX_LEN + 1]);
 /* Wakes the stream: more sequential bytes were written. Called with f->io held. */
 void upstream_notify(struct staged_file *f);
@@ -36,7 +37,7 @@ const char *upstream_hex(const struct staged_file *f);
 void upstream_seal(struct staged_file *f);
 /* After the commit verified the content: the job (started now if f has none) finishes in
  * the background. 0, or -errno when no job could be started. */
-int upstream_release(struct host *h, const char *repo, struct staged_file *f);
+int upstream_release(struct host *h, const char *repo, const char *tag, struct staged_file *f);
 /* Waits for f's job and drops it: 0 when the blob is in the registry, -ENOENT when there
  * was no job, else the job's error. */
 int upstream_wait(struct staged_file *f);
