@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "fs/host.h"
 #include "fs/backend.h"
+#include "fs/status_xattr.h"
 
 #define STATUS_XATTR "user.registryfs.status"
 
@@ -603,15 +604,18 @@ ssize_t rfs_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, o
 
 int rfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
+    if (strcmp(path, "/") == 0 && strcmp(name, TRANSFERS_XATTR) == 0)
+        return status_transfers_xattr(&current_fs()->progress, value, size);
     if (strcmp(name, STATUS_XATTR) != 0) return -ENODATA;
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
     if (rc) return rc;
-    char text[512] = "published";
+    char text[640] = "published";
     if (n.kind != NODE_IMAGE)
         rc = -ENODATA;
     else if (n.stage)
         stage_status_text(n.stage, text, sizeof(text));
+    if (!rc) status_tag_bytes(n.host, n.repo, n.ref, text, sizeof(text));
     node_release(&n);
     if (rc) return rc;
     size_t len = strlen(text);
@@ -623,6 +627,12 @@ int rfs_getxattr(const char *path, const char *name, char *value, size_t size)
 
 int rfs_listxattr(const char *path, char *list, size_t size)
 {
+    if (strcmp(path, "/") == 0) {
+        if (size == 0) return (int)sizeof(TRANSFERS_XATTR);
+        if (size < sizeof(TRANSFERS_XATTR)) return -ERANGE;
+        memcpy(list, TRANSFERS_XATTR, sizeof(TRANSFERS_XATTR));
+        return (int)sizeof(TRANSFERS_XATTR);
+    }
     struct node n;
     int rc = resolve_path(current_fs(), path, false, &n);
     if (rc) return rc;
