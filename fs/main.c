@@ -21,6 +21,7 @@
 #include "fs/ops.h"
 #include "fs/rfs.h"
 #include "fs/shutdown.h"
+#include "fs/status_cmd.h"
 #include "transport/http.h"
 #include "transport/registry.h"
 
@@ -112,6 +113,7 @@ static void usage(FILE *out)
             "usage: registryfs [-f] [-d] [-o OPT[,OPT...]] REGISTRY MOUNTPOINT\n"
             "       registryfs [-f] [-d] [-o OPT[,OPT...]] PATH MOUNTPOINT\n"
             "       registryfs [-f] [-d] [-o OPT[,OPT...]] MOUNTPOINT\n"
+            "       registryfs status [--watch] [--json] MOUNTPOINT   (its transfers)\n"
             "\n"
             "Mounts a container-image registry (or, without REGISTRY, a root whose entries are\n"
             "registry hosts) as skopeo dir: directories: REPO/TAG/{version,manifest.json,HEX...}.\n"
@@ -489,6 +491,9 @@ static int connect_single(struct rfs *fs)
 
 int main(int argc, char *argv[])
 {
+    /* a subcommand, not a mount: before FUSE sees the arguments (a mount point named
+     * "status" is written ./status) */
+    if (argc >= 2 && strcmp(argv[1], "status") == 0) return status_main(argc - 1, argv + 1);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     static struct rfs fs;
     struct cli cli = {.cfg = &fs.cfg, .level = RLOG_INFO};
