@@ -231,6 +231,42 @@ def test_status_of_an_upload(registry_factory, relay_factory, mount_factory, sim
     assert r.returncode == 0 and r.stdout.count("Transferred:") == 1, r
 
 
+# -- copies between two registries of a root-mode mount ----------------------------------------
+
+def test_status_of_a_copy_between_registries(registry_factory, relay_factory, mount_factory,
+                                             simages):
+    """cp -r MNT/A/REPO/TAG MNT/B/REPO2/TAG: B's blobs stream from A's download (fs/prefill.c);
+    they show as copies into B with A as their source, beside A's downloads."""
+    a, b = registry_factory(), registry_factory()
+    obj = simages["img"]
+    with RegistryClient(a.url) as c:
+        c.push(simages["store"], "st/app", "v1", obj)
+    ra = relay_factory(a.port, RATE)
+    rb = relay_factory(b.port, 256 * MiB, up_bytes_per_sec=RATE)
+    m = mount_factory(None, options={"rw": True})
+    assert run(["mkdir", "-p", m.path(rb.host, "st/copy")], timeout=20).returncode == 0
+    cp = Bg(["cp", "-r", m.path(ra.host, "st/app/v1"), m.path(rb.host, "st/copy/v1")])
+    try:
+        doc = poll("a running copy with bytes < total",
+                   lambda: (lambda d: d if running_partial(d, "copy", "st/copy") else None)(
+                       transfers(m)))
+        t = running_partial(doc, "copy", "st/copy")[0]
+        assert t["host"] == rb.host and t["tag"] == "v1", t
+        assert t["from"] == ra.host + "/st/app", t
+        r = status(m)
+        rows = check_table_row(r.stdout, "%s/st/copy:v1" % rb.host)
+        assert any(row.split()[0] == "copy" and "(from %s/st/app)" % ra.host in row
+                   for row in rows), r.stdout
+        assert cp.wait(30), "cp -r did not end: %s" % cp
+        assert cp.p.returncode == 0, cp
+    finally:
+        cp.close()
+    doc = transfers(m)
+    assert_all_done(doc, "download", "st/app", obj)
+    copies = entries(doc, "copy", "st/copy")
+    assert copies and all(t["state"] == "done" and t["done"] == t["total"] for t in copies), doc
+
+
 # -- the command's errors --------------------------------------------------------------------
 
 def test_status_outside_a_mount(tmp_path):
