@@ -615,7 +615,7 @@ int rfs_getxattr(const char *path, const char *name, char *value, size_t size)
         rc = -ENODATA;
     else if (n.stage)
         stage_status_text(n.stage, text, sizeof(text));
-    if (!rc) status_tag_bytes(n.host, n.repo, n.ref, text, sizeof(text));
+    if (!rc) status_tag_bytes(n.host, n.repo, n.ref, n.stage != NULL, text, sizeof(text));
     node_release(&n);
     if (rc) return rc;
     size_t len = strlen(text);

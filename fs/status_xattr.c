@@ -33,11 +33,12 @@ int status_transfers_xattr(struct progress *p, char *value, size_t size)
     return rc;
 }
 
-void status_tag_bytes(struct host *h, const char *repo, const char *tag, char *text, size_t textlen)
+void status_tag_bytes(struct host *h, const char *repo, const char *tag, bool staged, char *text,
+                      size_t textlen)
 {
     struct xfer_sum sum;
     progress_tag_sum(h->progress, h->name, repo, tag, &sum);
-    if (!sum.running && !sum.finished && !sum.failed) return;
+    if (!sum.running && (!staged || (!sum.finished && !sum.failed))) return;
     size_t used = strlen(text);
     if (used >= textlen) return;
     int n = snprintf(
