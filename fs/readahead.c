@@ -38,7 +38,8 @@ struct blob_fetch {
     char tag[REF_TAG_MAX + 1]; /* "" when the image was opened by digest */
     char digest[DIGEST_STR_LEN + 1];
     const struct image_view *image; /* compared, never dereferenced: may be gone */
-    struct xfer *xfer;              /* begun by the first progress report: the download thread's */
+    bool begun;        /* the first progress report came (even if the table had no room) */
+    struct xfer *xfer; /* begun by the first progress report: the download thread's */
 };
 
 static bool image_wanted(void *arg)
@@ -60,10 +61,11 @@ static int fetch_blob(void *arg, uint64_t offset, uint64_t end, blobcache_sink_f
 static void fetch_progress(void *arg, uint64_t done, uint64_t size)
 {
     struct blob_fetch *f = arg;
-    if (f->xfer) {
+    if (f->begun) { /* once only: with a table full of running transfers xfer stays NULL */
         progress_advance(f->xfer, done);
         return;
     }
+    f->begun = true;
     struct xfer_label l = {.host = f->host->name,
                            .repo = f->repo,
                            .tag = f->tag,
