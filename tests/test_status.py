@@ -197,7 +197,7 @@ def test_status_of_a_download(registry_factory, relay_factory, mount_factory, si
 def test_status_of_an_upload(registry_factory, relay_factory, mount_factory, simages, tmp_path):
     reg = registry_factory()
     relay = relay_factory(reg.port, 256 * MiB, up_bytes_per_sec=RATE)
-    m = mount_factory(relay.url, start=False, options={"rw": True})
+    m = mount_factory(relay.url, start=False, options={"push": True})
     w = WriteEnv(reg, RegistryClient(reg.url), m, tmp_path, simages["store"])
     obj = simages["img"]
     src = w.source(obj, "app")
@@ -250,7 +250,7 @@ def test_status_of_a_copy_between_registries(registry_factory, relay_factory, mo
         c.push(simages["store"], "st/app", "v1", obj)
     ra = relay_factory(a.port, RATE)
     rb = relay_factory(b.port, 256 * MiB, up_bytes_per_sec=RATE)
-    m = mount_factory(None, options={"rw": True})
+    m = mount_factory(None, options={"push": True})
     assert run(["mkdir", "-p", m.path(rb.host, "st/copy")], timeout=20).returncode == 0
     cp = Bg(["cp", "-r", m.path(ra.host, "st/app/v1"), m.path(rb.host, "st/copy/v1")])
     try:
