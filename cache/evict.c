@@ -262,14 +262,16 @@ static void pick_victims(struct cache_budget *b, uint64_t need, struct strlist *
     pthread_mutex_lock(&b->lock);
     size_t cap = b->entries.len, n = 0;
     struct candidate *c = calloc(cap ? cap : 1, sizeof(*c));
-    for (size_t i = 0; c && i < b->entries.n_buckets; i++)
-        for (struct strmap_entry *m = b->entries.buckets[i]; m; m = m->next) {
-            const struct entry *e = m->value;
-            if (e->pins || e->queued || e->evicting || !e->bytes || n == cap) continue;
-            snprintf(c[n].hex, sizeof(c[n].hex), "%s", m->key);
-            c[n].last_use = e->last_use;
-            c[n++].bytes = e->bytes;
-        }
+    struct strmap_iter it = strmap_iter(&b->entries);
+    const char *hex;
+    void *value;
+    while (c && n < cap && strmap_next(&it, &hex, &value)) {
+        const struct entry *e = value;
+        if (e->pins || e->queued || e->evicting || !e->bytes) continue;
+        snprintf(c[n].hex, sizeof(c[n].hex), "%s", hex);
+        c[n].last_use = e->last_use;
+        c[n++].bytes = e->bytes;
+    }
     pthread_mutex_unlock(&b->lock);
     if (!c) return;
     qsort(c, n, sizeof(*c), by_last_use);

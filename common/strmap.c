@@ -111,7 +111,26 @@ void strmap_clear(struct strmap *m, void (*free_value)(void *))
 
 void strmap_each(const struct strmap *m, void (*fn)(void *value))
 {
-    for (size_t i = 0; i < m->n_buckets; i++)
-        for (struct strmap_entry *e = m->buckets[i]; e; e = e->next)
-            fn(e->value);
+    struct strmap_iter it = strmap_iter(m);
+    void *value;
+    while (strmap_next(&it, NULL, &value))
+        fn(value);
+}
+
+struct strmap_iter strmap_iter(const struct strmap *m)
+{
+    struct strmap_iter it = {m, 0, NULL};
+    return it;
+}
+
+int strmap_next(struct strmap_iter *it, const char **key, void **value)
+{
+    while (!it->next && it->bucket < it->m->n_buckets)
+        it->next = it->m->buckets[it->bucket++];
+    const struct strmap_entry *e = it->next;
+    if (!e) return 0;
+    it->next = e->next;
+    if (key) *key = e->key;
+    if (value) *value = e->value;
+    return 1;
 }

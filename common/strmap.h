@@ -26,4 +26,18 @@ void strmap_clear(struct strmap *m, void (*free_value)(void *));
 /* Calls fn with every value, in no particular order; fn must not change the map. */
 void strmap_each(const struct strmap *m, void (*fn)(void *value));
 
+/* Walks the entries in no particular order; the map must not change during the walk:
+ *     struct strmap_iter it = strmap_iter(&map);
+ *     const char *key; void *value;
+ *     while (strmap_next(&it, &key, &value)) ...
+ */
+struct strmap_iter {
+    const struct strmap *m;
+    size_t bucket;
+    const struct strmap_entry *next;
+};
+struct strmap_iter strmap_iter(const struct strmap *m);
+/* 1 with the next entry's key and value (either pointer may be NULL), 0 at the end. */
+int strmap_next(struct strmap_iter *it, const char **key, void **value);
+
 #endif

@@ -667,9 +667,10 @@ static void report_host(struct host *h)
 {
     struct strlist keys = STRLIST_INIT;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->stages.n_buckets; i++)
-        for (struct strmap_entry *e = h->stages.buckets[i]; e; e = e->next)
-            strlist_push(&keys, e->key);
+    struct strmap_iter it = strmap_iter(&h->stages);
+    const char *key;
+    while (strmap_next(&it, &key, NULL))
+        strlist_push(&keys, key);
     pthread_mutex_unlock(&h->lock);
     for (size_t i = 0; i < keys.len; i++) {
         char *colon = strrchr(keys.items[i], ':');
@@ -685,6 +686,11 @@ static void report_host(struct host *h)
     strlist_free(&keys);
 }
 
+static void report_host_void(void *h)
+{
+    report_host(h);
+}
+
 void report_unpublished(struct rfs *fs)
 {
     if (fs->single) {
@@ -692,8 +698,6 @@ void report_unpublished(struct rfs *fs)
         return;
     }
     pthread_mutex_lock(&fs->lock);
-    for (size_t i = 0; i < fs->hosts.n_buckets; i++)
-        for (struct strmap_entry *e = fs->hosts.buckets[i]; e; e = e->next)
-            report_host(e->value);
+    strmap_each(&fs->hosts, report_host_void);
     pthread_mutex_unlock(&fs->lock);
 }

@@ -49,9 +49,10 @@ static void collect_name(struct strlist *out, const char *name)
 int rfs_host_names(struct rfs *fs, struct strlist *out)
 {
     pthread_mutex_lock(&fs->lock);
-    for (size_t i = 0; i < fs->hosts.n_buckets; i++)
-        for (struct strmap_entry *e = fs->hosts.buckets[i]; e; e = e->next)
-            collect_name(out, e->key);
+    struct strmap_iter it = strmap_iter(&fs->hosts);
+    const char *name;
+    while (strmap_next(&it, &name, NULL))
+        collect_name(out, name);
     pthread_mutex_unlock(&fs->lock);
     DIR *d = opendir(fs->cfg.cache_dir);
     if (d) {

@@ -450,10 +450,10 @@ int stage_tags_of(struct host *h, const char *repo, struct strlist *out)
     size_t len = strlen(repo);
     int rc = 0;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->stages.n_buckets; i++)
-        for (struct strmap_entry *e = h->stages.buckets[i]; e && rc == 0; e = e->next)
-            if (strncmp(e->key, repo, len) == 0 && e->key[len] == ':')
-                rc = strlist_push(out, e->key + len + 1);
+    struct strmap_iter it = strmap_iter(&h->stages);
+    const char *key;
+    while (rc == 0 && strmap_next(&it, &key, NULL))
+        if (strncmp(key, repo, len) == 0 && key[len] == ':') rc = strlist_push(out, key + len + 1);
     pthread_mutex_unlock(&h->lock);
     return rc;
 }
@@ -463,13 +463,14 @@ int stage_repos_below(struct host *h, const char *dir, struct strlist *out)
     size_t len = strlen(dir);
     int rc = 0;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->stages.n_buckets; i++)
-        for (struct strmap_entry *e = h->stages.buckets[i]; e && rc == 0; e = e->next) {
-            if (len && (strncmp(e->key, dir, len) != 0 || e->key[len] != '/')) continue;
-            const char *rest = e->key + (len ? len + 1 : 0);
-            size_t n = strcspn(rest, "/:"); /* keys are REPO:TAG; a repository has no ':' */
-            if (rest[n] == ':') rc = strlist_push_n(out, rest, n);
-        }
+    struct strmap_iter it = strmap_iter(&h->stages);
+    const char *key;
+    while (rc == 0 && strmap_next(&it, &key, NULL)) {
+        if (len && (strncmp(key, dir, len) != 0 || key[len] != '/')) continue;
+        const char *rest = key + (len ? len + 1 : 0);
+        size_t n = strcspn(rest, "/:"); /* keys are REPO:TAG; a repository has no ':' */
+        if (rest[n] == ':') rc = strlist_push_n(out, rest, n);
+    }
     pthread_mutex_unlock(&h->lock);
     return rc;
 }
