@@ -81,6 +81,15 @@ void blobcache_set_budget(struct blobcache *bc, struct cache_budget *budget);
  * readers and running downloads pin their blob themselves. */
 void blobcache_pin(struct blobcache *bc, const char *hex);
 void blobcache_unpin(struct blobcache *bc, const char *hex);
+/* -o link_from: a storage root of others whose blobs are hardlinked into this store rather
+ * than stored again (before a download, an adoption or a small blob's write). Each copy is
+ * hashed once per mount before it is linked; a damaged one is never linked, and nothing in the
+ * root is written or deleted. Before the cache is shared. */
+int blobcache_add_link_root(struct blobcache *bc, const char *root);
+/* Opens the store's copy of hex verified in this mount (hashed now when it was not yet),
+ * hardlinking one in from a link root or a sibling store when the store has none. -ENOENT
+ * when no copy is at hand, -EIO when the stored one is damaged. */
+int blobcache_open_verified(struct blobcache *bc, const char *hex, int *fd, uint64_t *size);
 const char *blobcache_root(const struct blobcache *bc);
 const char *blobcache_partial_dir(const struct blobcache *bc);
 

@@ -98,6 +98,10 @@ struct blobcache {
      * evicted): readers and downloads pin their blob, stored blobs are reported to it. Set
      * before sharing. */
     struct cache_budget *budget;
+    /* -o link_from: storage roots of others whose blobs are hardlinked into this store
+     * (cache/link_roots.c); never written to, nothing in them deleted. Set before sharing. */
+    char **link_roots;
+    size_t n_link_roots;
 };
 
 /*
@@ -124,6 +128,14 @@ int blobcache_partial_path(const struct blobcache *bc, const char *hex, char *ou
 int blobcache_commit_file(struct blobcache *bc, const char *tmp_path, const char *hex);
 /* Hardlinks hex from a sibling store into this one; 0 when it is now here. */
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size);
+/* The same, from the stores of the cache directory only (no link root). */
+int blobcache_link_cache_sibling(struct blobcache *bc, const char *hex, uint64_t size);
+/* Hardlinks hex from a link root (-o link_from) into this store after hashing that copy; 0
+ * when it is now here (and verified in this mount). size UINT64_MAX: any size. */
+int blobcache_link_root(struct blobcache *bc, const char *hex, uint64_t size);
+/* Hashes a stored blob unless this mount verified it already: 0 when it matches, -EIO when
+ * not (nothing is deleted). Called without bc->lock. */
+int blobcache_verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size);
 /* Whether a sibling store holds a copy of that size (not verified: a stat only). */
 bool blobcache_sibling_has(const struct blobcache *bc, const char *hex, uint64_t size);
 int download_start(struct blobcache *bc, const char *hex, uint64_t size,

@@ -213,10 +213,17 @@ static bool sibling_is_sound(const char *candidate, const char *hex, uint64_t si
     return rc == 0;
 }
 
-/* A blob is stored once per machine: the stores of other registries (and the cache, for a
- * storage tree) are looked up first, and a verified copy found there is hardlinked. Across
- * filesystems link() fails and the caller copies. Called without bc->lock (it hashes). */
+/* A blob is stored once per machine: the trees of -o link_from, then the stores of other
+ * registries (and the cache, for a storage tree) are looked up first, and a verified copy
+ * found there is hardlinked. Across filesystems link() fails and the caller copies. size
+ * UINT64_MAX takes a copy of any size. Called without bc->lock (it hashes). */
 int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
+{
+    if (blobcache_link_root(bc, hex, size) == 0) return 0; /* the trees named come first */
+    return blobcache_link_cache_sibling(bc, hex, size);
+}
+
+int blobcache_link_cache_sibling(struct blobcache *bc, const char *hex, uint64_t size)
 {
     if (!bc->share[0]) return -ENOENT;
     DIR *d = opendir(bc->share);
@@ -228,8 +235,8 @@ int blobcache_link_sibling(struct blobcache *bc, const char *hex, uint64_t size)
         char candidate[PATH_MAX];
         struct stat st;
         if (!sibling_path(bc, de->d_name, hex, target, candidate, sizeof(candidate)) ||
-            stat(candidate, &st) || (uint64_t)st.st_size != size ||
-            !sibling_is_sound(candidate, hex, size))
+            stat(candidate, &st) || (size != UINT64_MAX && (uint64_t)st.st_size != size) ||
+            !sibling_is_sound(candidate, hex, (uint64_t)st.st_size))
             continue;
         char *slash = strrchr(target, '/');
         *slash = '\0';

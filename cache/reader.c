@@ -88,6 +88,9 @@ void blobcache_free(struct blobcache *bc)
     pthread_cond_destroy(&bc->idle);
     slots_destroy(&bc->parts);
     strmap_clear(&bc->verified, NULL);
+    for (size_t i = 0; i < bc->n_link_roots; i++)
+        free(bc->link_roots[i]);
+    free(bc->link_roots);
     free(bc);
 }
 
@@ -115,7 +118,7 @@ static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
 
 /* A storage tree is written by others: each blob is hashed once per mount before it is
  * served. Called without bc->lock. */
-static int verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size)
+int blobcache_verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size)
 {
     pthread_mutex_lock(&bc->lock);
     bool known = blobcache_is_verified_locked(bc, hex);
@@ -221,7 +224,7 @@ int blobcache_open(struct blobcache *bc, const char *hex, uint64_t size,
     int rc = attach(r, false);
     if (rc == 1)
         rc = 0; /* the download starts with the first read: cp within the mount needs none */
-    if (rc == 0 && r->fd >= 0 && bc->foreign) rc = verify_once(bc, r->fd, hex, size);
+    if (rc == 0 && r->fd >= 0 && bc->foreign) rc = blobcache_verify_once(bc, r->fd, hex, size);
     if (rc == 0 && r->fd >= 0 && r->src.layer_repo)
         storage_link_layer(bc->root, r->src.layer_repo, hex);
     if ((r->fd >= 0 && !r->ck) || r->dl) drop_source(r);
