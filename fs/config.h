@@ -33,6 +33,7 @@ struct rfs_config {
     char *authfile;
     char *cert_dir;
     char *registries_conf; /* -o registries_conf=FILE; NULL: the default in root mode only */
+    char *link_from;       /* -o link_from=DIR[:DIR...], resolved (fs/link_from.h); or NULL */
     bool platform_set;
     char os[32];
     char arch[32];

@@ -14,6 +14,7 @@
 #include "fs/backend.h"
 #include "fs/host_meta.h"
 #include "fs/image_view.h"
+#include "fs/link_from.h"
 #include "fs/stage.h"
 
 bool host_is_storage_path(const char *address)
@@ -99,6 +100,7 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
     h->cfg = cfg;
     int rc = host_is_storage_path(address) ? open_storage_tree(h, address)
                                            : open_remote(h, address, cfg);
+    if (rc == 0) rc = link_from_apply(h->blobs, cfg->link_from);
     if (rc) {
         blobcache_free(h->blobs);
         if (h->cache_dir_made) remove_cache_skeleton(cfg->cache_dir, h->name);

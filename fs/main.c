@@ -17,6 +17,7 @@
 #include "cache/evict.h"
 #include "common/size.h"
 #include "fs/backend.h"
+#include "fs/link_from.h"
 #include "fs/mount_checks.h"
 #include "fs/ops.h"
 #include "fs/rfs.h"
@@ -75,6 +76,7 @@ static const struct fuse_opt cfg_specs[] = {
     CFG_OPT("authfile=%s", authfile),
     CFG_OPT("cert_dir=%s", cert_dir),
     CFG_OPT("registries_conf=%s", registries_conf),
+    CFG_OPT("link_from=%s", link_from),
     FUSE_OPT_END,
 };
 
@@ -145,6 +147,8 @@ static void usage(FILE *out)
             "  -o push                writable mount: new tags and retags are pushed\n"
             "  -o allow_delete        also let rm -r delete tags and mv drop the old tag\n"
             "                         (implies push)\n"
+            "  -o link_from=DIR[:DIR...]  storage trees whose blobs are hardlinked into the\n"
+            "                         tree (or cache) instead of stored again, once verified\n"
             "  -o nonempty            mount over a directory that is not empty\n"
             "  -o sync_layout         list images as NAME:TAG directories beside each other,\n"
             "                         as skopeo sync --dest dir writes them, so that\n"
@@ -340,6 +344,7 @@ static void free_command_line(struct cli *cli)
     free(cfg->authfile);
     free(cfg->cert_dir);
     free(cfg->registries_conf);
+    free(cfg->link_from);
 }
 
 /* A given file or directory that is not there (or not of its kind) stops the mount: mounting
@@ -437,7 +442,8 @@ static int parse_command_line(struct fuse_args *args, struct cli *cli)
         return -1;
     }
     if (make_absolute(&cfg->authfile) || make_absolute(&cfg->cert_dir) ||
-        make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file))
+        make_absolute(&cfg->registries_conf) || make_absolute(&cfg->log_file) ||
+        link_from_resolve(&cfg->link_from))
         return -1;
     return prepare_cache_dir(cfg);
 }
