@@ -95,7 +95,10 @@ static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_
     fh->writable = true;
     __atomic_add_fetch(&f->writers, 1, __ATOMIC_ACQ_REL);
     fi->fh = (uintptr_t)fh;
-    fi->direct_io = 0;
+    /* A blob compared with a verified copy at hand (fs/stage_known.c) is never read back
+     * from the page cache: its writes skip it, which halves the copying of a selection
+     * between two mounts (`cp` there moves 64 KiB splices: one request each). */
+    fi->direct_io = stage_known_active(f);
     return 0;
 }
 

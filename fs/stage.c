@@ -72,6 +72,7 @@ static void free_file(struct staged_file *f)
 {
     upstream_cancel(f);
     if (f->pinned_in) blobcache_unpin(f->pinned_in, f->pinned_hex);
+    stage_known_close(f);
     if (f->fd >= 0) close(f->fd);
     if (f->spill[0]) unlink(f->spill);
     if (f->hash.md) sha256_abort(&f->hash);
@@ -229,6 +230,7 @@ static struct staged_file *new_file(const char *name, mode_t mode)
     char hex[SHA256_HEX_LEN + 1];
     if (stage_role_of(name, &f->role, hex) == 0) memcpy(f->hex, hex, sizeof(hex));
     f->fd = -1;
+    f->known_fd = -1;
     pthread_mutex_init(&f->io, NULL);
     f->mode = mode & 07777;
     clock_gettime(CLOCK_REALTIME, &f->mtime);
@@ -276,6 +278,10 @@ int stage_file_create(struct stage *s, const char *name, mode_t mode, struct sta
     /* temporary files are not sent before they are renamed onto a blob's name, but rsync's
      * name one: that is enough to start sending from the source of a copy */
     char hex[SHA256_HEX_LEN + 1];
+    if (f->role == ROLE_BLOB)
+        stage_known_open(s, f, f->hex);
+    else if (f->role == ROLE_TEMP && stage_temp_blob_hex(name, hex))
+        stage_known_open(s, f, hex);
     if (f->role == ROLE_BLOB && !prefill_covers(s, f->hex))
         upstream_start(s->host, s->repo, s->tag, f, f->hex);
     else if (f->role == ROLE_TEMP && stage_temp_blob_hex(name, hex))
@@ -314,6 +320,7 @@ int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char
                         uint64_t size)
 {
     upstream_cancel(f);
+    stage_known_close(f);
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
     if (f->spill[0]) unlink(f->spill);
@@ -330,6 +337,12 @@ int stage_file_make_ref(struct staged_file *f, const char *from_repo, const char
 int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_t off)
 {
     if (f->fd < 0) return -EBADF;
+    if (stage_known_active(f)) {
+        pthread_mutex_lock(&f->io);
+        int rc = stage_known_write_locked(f, buf, len, off);
+        pthread_mutex_unlock(&f->io);
+        if (rc) return rc < 0 ? rc : (int)len;
+    }
     size_t done = 0;
     while (done < len) {
         ssize_t n = pwrite(f->fd, buf + done, len - done, (off_t)(off + done));
@@ -357,6 +370,13 @@ int stage_file_write(struct staged_file *f, const char *buf, size_t len, uint64_
 ssize_t stage_file_read(struct staged_file *f, char *buf, size_t len, uint64_t off)
 {
     if (f->fd < 0) return -EIO; /* references have no local bytes */
+    if (stage_known_active(f)) {
+        pthread_mutex_lock(&f->io);
+        bool known = stage_known_active(f); /* not dropped meanwhile */
+        ssize_t n = known ? stage_known_read_locked(f, buf, len, off) : 0;
+        pthread_mutex_unlock(&f->io);
+        if (known) return n;
+    }
     ssize_t n = pread(f->fd, buf, len, (off_t)off);
     return n < 0 ? -errno : n;
 }
@@ -366,6 +386,12 @@ int stage_file_truncate(struct staged_file *f, uint64_t size)
     if (size == f->size)
         return 0; /* rsync --inplace truncates to the size it wrote: nothing changes */
     if (f->is_ref) return -EINVAL;
+    if (size != 0 && stage_known_active(f)) { /* to 0 (O_TRUNC): the comparison starts over */
+        pthread_mutex_lock(&f->io);
+        int rc = stage_known_drop_locked(f);
+        pthread_mutex_unlock(&f->io);
+        if (rc) return rc;
+    }
     upstream_cancel(f); /* what it sent is no longer the file's beginning */
     if (ftruncate(f->fd, (off_t)size)) return -errno;
     pthread_mutex_lock(&f->io);

@@ -48,6 +48,12 @@ struct staged_file {
      * dropped): set by the commit, under s->commit. NULL: none. */
     struct blobcache *pinned_in;
     char pinned_hex[SHA256_HEX_LEN + 1];
+    /* A verified stored copy of the blob the writes are compared with instead of being
+     * spilled (fs/stage_known.c): -1 when none. Set and cleared under io (atomic stores, so a
+     * writer may test it before taking io); known_size and known_hex with it. */
+    int known_fd;
+    uint64_t known_size;
+    char known_hex[SHA256_HEX_LEN + 1];
     /* A blob linked or copied from another repository of the same registry: no bytes. */
     bool is_ref;
     char ref_repo[REF_NAME_MAX + 1];
@@ -141,6 +147,21 @@ int stage_unlink(struct stage *s, const char *name);
 /* rename within one stage; commits the target when it has a final name. */
 int stage_rename(struct stage *s, const char *from, const char *to);
 bool stage_is_hidden(struct stage *s, const char *name);
+
+/* Known blobs (fs/stage_known.c): a storage tree compares a blob's bytes with a verified copy
+ * it has at hand (its own, or hardlinked from -o link_from or the cache) instead of storing
+ * them. _locked: with f->io held. */
+void stage_known_open(struct stage *s, struct staged_file *f, const char *hex);
+bool stage_known_active(const struct staged_file *f);
+void stage_known_close(struct staged_file *f);
+/* Leaves the known mode, copying the bytes accepted so far into the spill file. */
+int stage_known_drop_locked(struct staged_file *f);
+/* 1 when the write matched the known copy (taken), 0 when the file is (now) an ordinary one. */
+int stage_known_write_locked(struct staged_file *f, const char *buf, size_t len, uint64_t off);
+ssize_t stage_known_read_locked(struct staged_file *f, char *buf, size_t len, uint64_t off);
+/* At commit: 1 when the file is exactly the known copy of the blob its name says (verified,
+ * nothing to hash), else 0 with the file materialised (or -errno). */
+int stage_known_verdict(struct staged_file *f);
 
 /* Commit + completeness check + publication. declaring: the writer says the image is done
  * (see docs/write.md), so missing blobs are an error rather than something to wait for. */
