@@ -31,6 +31,16 @@ Offline packaging (issue #5, docs/packaging.md), images sharing base layers
   8c  disk used by each flow's directories (du -sbc, hardlinks once): registryfs
       CACHE+PKG, seeds IMAGES+PKG (its dir: copies hold every image's layers)  (report only)
       Both packages must be served by docker-registry (skopeo inspect --raw of every tag).
+Image selection by hardlinks (issue 11, group select, docs/packaging.md)
+  9   select BENCH_SEL_IMAGES (19) of BENCH_SEL_TREE (30) images out of a big storage tree
+      (docker-registry's storage; every image on a shared base, two of three on a second,
+      each with its own layer): mount BIG read-only and NEW -o push,link_from=BIG, mkdir -p +
+      cp -r per list line, unmount both vs the seed's image-select.sh (quote fix only), run
+      from the big tree                                         target time ratio <= 1.0
+  9b  extra disk of the selection: du -sbc BIG NEW minus du -sb BIG (blobs are hardlinks,
+      counted once); baseline column: the seed's                target <= 2 MiB
+      Both selections must hold exactly the selected blobs as the big tree's inodes and be
+      served by docker-registry.
 WAN profile (issue #8, group wan): each registry behind its own delay line
 (harness/delayline.py: BENCH_WAN_RTT_MS rtt, BENCH_WAN_MBIT per connection and direction,
 default 40 ms / 100 Mbit/s); registryfs mounts http://DELAY (root mode: the host directory
@@ -63,10 +73,14 @@ write code is younger) are shown as ERROR rows and the bench goes on.
 
 Environment: BENCH_MIB (size of the big layer, default 256), BENCH_RUNS (default 3),
 BENCH_ONLY (comma-separated measurement groups: read, copy, push, reg2reg, repush,
-package, wan), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the
+package, select, wan), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the
 tests; BENCH_RFS_OPTS (extra -o options for every registryfs mount of the bench, e.g.
 max_transfers=8); for 8: BENCH_PKG_IMAGES (default 6), BENCH_PKG_BASE_MIB (each of the 2
-base layers, default 24), BENCH_PKG_TOP_MIB (each image's own layer, default 2); for W1-W5:
+base layers, default 24), BENCH_PKG_TOP_MIB (each image's own layer, default 2); for 9:
+BENCH_SEL_TREE (images in the big tree, default 30), BENCH_SEL_IMAGES (selected, default
+19), BENCH_SEL_BASE_MIB (the shared base, default 2; the second base is half),
+BENCH_SEL_TOP_MIB (each image's own layer, default 4: cp moves ~120 MiB, the issue's
+figure); for W1-W5:
 BENCH_WAN_RTT_MS (default 40), BENCH_WAN_MBIT (per connection and direction, default 100),
 BENCH_WAN_MIB (W5's blob, default 256; the setup's big blob is reused when it equals
 BENCH_MIB), BENCH_WAN_RUNS (runs of each WAN row, default 2, at most BENCH_RUNS: the group
@@ -988,6 +1002,158 @@ def m_package(ctx):
                                                    s["du_cache"] / unique_bytes))
 
 
+# -- image selection by hardlinks (issue 11, item 1, docs/packaging.md) -------------------
+
+# The seed's image-select.sh (tests/data/image-select.sh, verbatim) with only its quoting bug
+# fixed (see tests/test_packaging.py QUOTE_BUG: as written it stops at the first image).
+SEED_IMAGE_SELECT = os.path.join(TESTS, "data", "image-select.sh")
+SEED_QUOTE_BUG = '/_manifests/tags/${image_tag}/{current,index/sha256}"'
+SEED_QUOTE_FIX = '/_manifests/tags/${image_tag}/"{current,index/sha256}'
+
+
+def select_tree(ctx):
+    """A big storage tree: docker-registry's storage after pushing BENCH_SEL_TREE images (every
+    one on base `os` of BENCH_SEL_BASE_MIB, two of three also on `rt` of half that, each with
+    its own BENCH_SEL_TOP_MIB layer; Docker and OCI alternating), and the list of the first
+    BENCH_SEL_IMAGES of them. Returns (root, selected images, list path)."""
+    n_tree = int(os.environ.get("BENCH_SEL_TREE", "30"))
+    n_sel = min(n_tree, int(os.environ.get("BENCH_SEL_IMAGES", "19")))
+    base_mib = float(os.environ.get("BENCH_SEL_BASE_MIB", "2"))
+    top_mib = float(os.environ.get("BENCH_SEL_TOP_MIB", "4"))
+    store = ig.BlobStore(os.path.join(ctx.work, "sel-blobs"))
+    base_os = ig.make_large_layer(store, "bench9/base-os", base_mib)
+    base_rt = ig.make_large_layer(store, "bench9/base-rt", base_mib / 2)
+    images = []
+    for i in range(n_tree):
+        layers = [base_os, base_rt] if i % 3 != 2 else [base_os]
+        layers.append(ig.make_large_layer(store, "bench9/top-%d" % i, top_mib))
+        images.append(("bench9/app%02d" % i, "1.0", ig.make_image(
+            store, "bench9/img-%d" % i, layers, fmt="docker" if i % 2 == 0 else "oci")))
+    reg = ctx.registry("registry-sel")
+    try:
+        with RegistryClient(reg.url) as c:
+            for repo, tag, img in images:
+                c.push(store, repo, tag, img)
+    finally:
+        reg.stop()
+        ctx.registries.remove(reg)
+    chosen = images[:n_sel]
+    lst = os.path.join(ctx.fresh("sel-list"), "images.list")    # image-select.sh: *.list
+    with open(lst, "w") as f:
+        f.writelines("%s:%s\n" % (repo, tag) for repo, tag, _ in chosen)
+    return os.path.abspath(reg.storage), chosen, lst
+
+
+def check_selection(root, new, chosen, what):
+    """new holds exactly the chosen images' blobs, each the big tree's inode; returns the
+    extra disk (du -sbc ROOT NEW minus du -sb ROOT)."""
+    want = set()
+    for _, _, img in chosen:
+        want |= {img.hex} | {b.hex for b in img.blobs}
+    got, _ = package_blobs(new)
+    if set(got) != want:
+        raise BenchError("%s selection: %d blob files, want %d" % (what, len(got), len(want)))
+    for hx in want:
+        rel = os.path.join("docker", "registry", "v2", "blobs", "sha256", hx[:2], hx, "data")
+        if os.stat(os.path.join(new, rel)).st_ino != os.stat(os.path.join(root, rel)).st_ino:
+            raise BenchError("%s selection: blob %s is not a hardlink of the big tree's"
+                             % (what, hx[:12]))
+    return du_bytes(root, new) - du_bytes(root)
+
+
+def m_select(ctx):
+    """9, 9b: select images out of a big storage tree into a new one: two registryfs mounts
+    (-o push,link_from=BIG) and cp -r vs the seed's image-select.sh (hardlinks by hand)."""
+    t0 = time.perf_counter()
+    root, chosen, lst = select_tree(ctx)
+    moved = sum(len(img.manifest) + sum(b.size for b in img.blobs) for _, _, img in chosen)
+    log("  big tree %s (%.1f MiB), %d images selected: cp moves %.1f MiB (built in %.1f s)" % (
+        root, du_bytes(root) / MiB, len(chosen), moved / MiB, time.perf_counter() - t0))
+    r9 = ctx.row("9", "select %d images of a big tree: cp -r, link_from" % len(chosen),
+                 "the seed's image-select.sh (quote fix only) run from the big tree: ln of "
+                 "every blob, link files by echo; registryfs: mount BIG read-only and NEW "
+                 "-o push,link_from=BIG (daemon mode), mkdir -p + cp -r MNT_BIG/REPO:TAG "
+                 "MNT_NEW/REPO/TAG per list line, unmount both", target=1.0, strict=False)
+    r9b = ctx.row("9b", "extra disk of the selection (du -sbc BIG NEW - du -sb BIG)",
+                  "(none) hardlinked blobs count once; baseline column: the seed's",
+                  target=2, kind="value", unit="MiB", strict=False)
+
+    def rfs(d):
+        new = os.path.join(d, "new")
+        ms = Mount(os.path.join(d, "mbig", "mnt"), root, cache_dir=os.path.join(d, "cache"),
+                   log_file=os.path.join(d, "mbig.log"), options=rfs_options(),
+                   foreground=False, workdir=os.path.join(d, "mbig"))
+        opts = dict(rfs_options(True), link_from=root)
+        mn = Mount(os.path.join(d, "mnew", "mnt"), new, cache_dir=os.path.join(d, "cache"),
+                   log_file=os.path.join(d, "mnew.log"), options=opts, foreground=False,
+                   workdir=os.path.join(d, "mnew"))
+        for m in (ms, mn):
+            m.bench_dir = m.workdir
+            ctx.mounts.append(m)
+        try:
+            os.sync()
+            t = time.perf_counter()
+            ms.start()
+            mn.start()
+            r = packaging.run_flow("cp", ms.mountpoint, mn.mountpoint, lst, timeout=TIMEOUT)
+            if r.returncode != 0:
+                raise BenchError("%s\n%s" % (_short(r), mn.log()[-1500:]))
+            ctx.unmount(mn, remove=False)
+            ctx.unmount(ms, remove=False)
+            t = time.perf_counter() - t
+        finally:
+            for m in (mn, ms):
+                if m in ctx.mounts:
+                    ctx.unmount(m, remove=False)
+        extra = check_selection(root, new, chosen, "registryfs")
+        serve_check(ctx, new, chosen, "registryfs")
+        return t, extra
+
+    def seed(d):
+        with open(SEED_IMAGE_SELECT) as f:
+            text = f.read()
+        script = os.path.join(d, "image-select.sh")
+        with open(script, "w") as f:
+            f.write(text.replace(SEED_QUOTE_BUG, SEED_QUOTE_FIX))
+        new = os.path.join(d, "new")
+        os.sync()
+        t = time.perf_counter()
+        r = tools.run(["bash", script, os.path.dirname(lst), root, new], cwd=root,
+                      timeout=TIMEOUT)
+        t = time.perf_counter() - t
+        if r.returncode != 0:
+            raise BenchError(_short(r))
+        extra = check_selection(root, new, chosen, "seed's")
+        serve_check(ctx, new, chosen, "seed's")
+        return t, extra
+
+    sides = {"rfs": ("sel-rfs", rfs), "base": ("sel-seed", seed)}
+    for i in range(ctx.runs):
+        for side in (("base", "rfs") if i % 2 else ("rfs", "base")):
+            name, fn = sides[side]
+            d = ctx.fresh(name)
+            out = {}
+
+            def once():
+                out["t"], out["extra"] = fn(d)
+                return out["t"]
+            try:
+                if ctx.sample(r9, side, once) is not None:
+                    ctx.sample(r9b, side, lambda: out["extra"] / MiB)
+                else:
+                    r9b.errors.setdefault(side, "selection failed")
+            finally:
+                if not any(tools.mounted(m.mountpoint) for m in ctx.mounts
+                           if m.mountpoint.startswith(d + os.sep)):
+                    rmtree(d)
+    r9.notes.append("%d of %d images, cp moves %.1f MiB through both mounts per run (the "
+                    "kernel's copy_file_range fallback: 64 KiB splices); both selections "
+                    "checked every run: exactly the selected blobs, each the big tree's inode, "
+                    "served by docker-registry (not timed)" % (
+                        len(chosen), int(os.environ.get("BENCH_SEL_TREE", "30")),
+                        moved / MiB))
+
+
 # -- WAN profile (issue 8, item 5): registries behind a delay line ------------------------
 
 WAN_LAYERS, WAN_LAYER_MIB = 6, 16               # W1-W3: the image
@@ -1296,6 +1462,7 @@ MEASUREMENTS = [
     ("reg2reg", m_reg2reg),     # 6
     ("repush", m_repush),       # 7a, 7b
     ("package", m_package),     # 8, 8b, 8c
+    ("select", m_select),       # 9, 9b
     ("wan", m_wan),             # W1-W5
 ]
 
