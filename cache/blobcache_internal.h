@@ -133,6 +133,8 @@ int blobcache_link_cache_sibling(struct blobcache *bc, const char *hex, uint64_t
 /* Hardlinks hex from a link root (-o link_from) into this store after hashing that copy; 0
  * when it is now here (and verified in this mount). size UINT64_MAX: any size. */
 int blobcache_link_root(struct blobcache *bc, const char *hex, uint64_t size);
+/* Whether a link root holds a copy of that size (a stat only: not verified). */
+bool blobcache_root_has(const struct blobcache *bc, const char *hex, uint64_t size);
 /* Hashes a stored blob unless this mount verified it already: 0 when it matches, -EIO when
  * not (nothing is deleted). Called without bc->lock. */
 int blobcache_verify_once(struct blobcache *bc, int fd, const char *hex, uint64_t size);

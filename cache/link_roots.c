@@ -100,6 +100,20 @@ static int link_from_root(struct blobcache *bc, const char *root, const char *he
     return rc;
 }
 
+bool blobcache_root_has(const struct blobcache *bc, const char *hex, uint64_t size)
+{
+    for (size_t i = 0; i < bc->n_link_roots; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        int n = snprintf(path, sizeof(path), "%s/docker/registry/v2/blobs/sha256/%.2s/%s/data",
+                         bc->link_roots[i], hex, hex);
+        if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+            (uint64_t)st.st_size == size)
+            return true;
+    }
+    return false;
+}
+
 int blobcache_link_root(struct blobcache *bc, const char *hex, uint64_t size)
 {
     char target[PATH_MAX];

@@ -392,9 +392,10 @@ void blobcache_prefetch(struct blobcache *bc, const char *hex, uint64_t size,
     struct stat st;
     bool stored = blobcache_data_path(bc, hex, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
                   (uint64_t)st.st_size == size;
-    /* A sibling's copy is linked by the reader (it is verified first, which is not done
-     * under bc->lock); read-ahead only avoids downloading it. */
-    if (!busy && !stored && !bc->foreign && !blobcache_sibling_has(bc, hex, size)) {
+    /* A sibling's (or link root's) copy is linked by the reader (it is verified first,
+     * which is not done under bc->lock); read-ahead only avoids downloading it. */
+    if (!busy && !stored && !bc->foreign && !blobcache_sibling_has(bc, hex, size) &&
+        !blobcache_root_has(bc, hex, size)) {
         download_start(bc, hex, size, &own, &dl);
         own.free_arg = NULL; /* download_start owns it now, even on failure */
     }

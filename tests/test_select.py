@@ -245,3 +245,21 @@ def test_link_from_must_be_a_storage_tree(mount_factory, tmp_path, value, messag
         m.start()
     assert message in str(e.value), str(e.value)
     assert not m.is_mounted
+
+
+def test_registry_mount_links_its_cache_from_link_from(big, mount_factory, tmp_path):
+    """A registry mount with -o link_from: a blob the named tree holds is hardlinked into the
+    cache (after its hash) instead of being downloaded; reading gives the right bytes."""
+    repo, tag, obj = big.chosen[2]
+    with serve(tmp_path / "serve", big.root) as reg:
+        cache = tmp_path / "cache"
+        m = mount_factory(reg.url, options={"link_from": big.root}, cache_dir=cache)
+        mark = reg.mark()
+        for b in obj.blobs:
+            assert tools.sha256sum(m.path(repo, tag, b.hex)) == b.hex
+        got = [b.hex[:12] for b in obj.blobs if reg.blob_gets(b.digest, mark)]
+        assert got == [], "downloaded although link_from holds them: %s" % got
+        m.stop()
+    cached, src = blob_data(cache / reg.host), blob_data(big.root)
+    for b in obj.blobs:
+        assert os.stat(cached[b.hex]).st_ino == os.stat(src[b.hex]).st_ino, b.hex[:12]
