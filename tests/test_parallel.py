@@ -665,7 +665,8 @@ def test_failed_upload_fails_the_tool_and_publishes_nothing(registry_factory, re
     obj = pimages["up4"]
     bad = obj.layers[2]
     w, relay = _rw_env(registry_factory, relay_factory, mount_factory, tmp_path,
-                       pimages["store"], 256 * MiB, fail_uploads_of=[bad.digest])
+                       pimages["store"], 256 * MiB, options={"retries": 1},
+                       fail_uploads_of=[bad.digest])  # one retry: the failure is permanent
     src = w.source(obj, "up4")
     mark = w.mark()
     r = w.push(tool, src, "fail/app", "v1")
@@ -687,7 +688,8 @@ def test_failed_upload_surfaces_at_the_completing_operation(registry_factory, re
     obj = pimages["up4"]
     bad = obj.layers[2]
     w, relay = _rw_env(registry_factory, relay_factory, mount_factory, tmp_path,
-                       pimages["store"], 256 * MiB, fail_uploads_of=[bad.digest])
+                       pimages["store"], 256 * MiB, options={"retries": 1},
+                       fail_uploads_of=[bad.digest])  # one retry: the failure is permanent
     src = w.source(obj, "up4")
     w.mkdirs("fail2/app/v1")
     tag = w.path("fail2/app/v1")
