@@ -109,7 +109,8 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
         free(h);
         return rc;
     }
-    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->stages_lock, NULL);
+    pthread_mutex_init(&h->dirs_lock, NULL);
     meta_init(h);
     strmap_init(&h->stages);
     strmap_init(&h->blob_homes);
@@ -119,10 +120,10 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
 
 void host_drop_stages(struct host *h)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct strmap stages = h->stages; /* freed outside the lock: their jobs may take it */
     strmap_init(&h->stages);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     strmap_clear(&stages, stage_put_void);
 }
 
@@ -142,7 +143,8 @@ void host_free(struct host *h)
     strmap_clear(&h->stages, stage_put_void);
     strmap_clear(&h->blob_homes, free);
     strlist_free(&h->created_dirs);
-    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->stages_lock);
+    pthread_mutex_destroy(&h->dirs_lock);
     free(h);
 }
 
@@ -157,7 +159,7 @@ void host_discard(struct host *h)
     if (made) remove_cache_skeleton(cfg->cache_dir, name);
 }
 
-/* ---- lookups: each reads its answer under h->lock (see fs/host_meta.h) ---- */
+/* ---- lookups: each reads its answer under h->meta.lock (see fs/host_meta.h) ---- */
 
 struct flags_ctx {
     const char *path;
@@ -315,24 +317,24 @@ static int manifest_pinned(struct host *h, const char *repo, const char *digest,
 
 int host_created_dir_add(struct host *h, const char *path)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     int rc = strlist_push(&h->created_dirs, path);
     strlist_sort_unique(&h->created_dirs);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
     return rc;
 }
 
 bool host_created_dir_has(struct host *h, const char *path)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     bool found = strlist_contains_sorted(&h->created_dirs, path);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
     return found;
 }
 
 void host_created_dir_remove(struct host *h, const char *path)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     struct strlist *l = &h->created_dirs;
     for (size_t i = 0; i < l->len; i++) {
         if (strcmp(l->items[i], path) == 0) {
@@ -342,21 +344,21 @@ void host_created_dir_remove(struct host *h, const char *path)
             break;
         }
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
 }
 
 int host_created_children(struct host *h, const char *path, struct strlist *out)
 {
     size_t plen = strlen(path);
     int rc = 0;
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     for (size_t i = 0; i < h->created_dirs.len && rc == 0; i++) {
         const char *item = h->created_dirs.items[i];
         if (plen && (strncmp(item, path, plen) != 0 || item[plen] != '/')) continue;
         const char *rest = item + (plen ? plen + 1 : 0);
         rc = strlist_push_n(out, rest, strcspn(rest, "/"));
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
     return rc;
 }
 
@@ -365,18 +367,18 @@ void host_blob_home_set(struct host *h, const char *hex, const char *repo)
     char *copy = strdup(repo);
     if (!copy) return;
     void *old = NULL;
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     if (strmap_put(&h->blob_homes, hex, copy, &old)) old = copy;
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
     free(old);
 }
 
 bool host_blob_home_get(struct host *h, const char *hex, char repo[REF_NAME_MAX + 1])
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->dirs_lock);
     const char *home = strmap_get(&h->blob_homes, hex);
     if (home) snprintf(repo, REF_NAME_MAX + 1, "%s", home);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->dirs_lock);
     if (home) return true;
     /* the cache remembers, across mounts, which repositories blobs were read from */
     if (h->local_root || storage_find_layer(blobcache_root(h->blobs), hex, repo, REF_NAME_MAX + 1))

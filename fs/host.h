@@ -31,6 +31,26 @@
 struct meta; /* one cached answer (fs/host.c) */
 struct image_view;
 
+/* One registry's metadata in memory (fs/host_meta.c owns it). lock guards every field; it is
+ * a leaf: no other lock is taken while it is held, and no request runs under it (refreshes
+ * fetch unlocked, then store under it). */
+struct host_meta_cache {
+    pthread_mutex_t lock;
+    pthread_cond_t refreshed; /* with lock: a refresh ended (waiters look again) */
+    struct strmap items;      /* key → struct meta *: catalog, tag lists, tags, views */
+    struct meta *lru_newest;  /* the same entries, most recently used first */
+    struct meta *lru_oldest;  /* evicted first */
+    size_t bytes;             /* their total charge, kept <= HOST_META_BUDGET */
+    struct strmap inflight;   /* keys with a refresh under way → (void *)1 */
+    int jobs;                 /* background refreshes running; host_free waits for 0 */
+    /* back-off after a failed refresh (the registry is down or stalls) */
+    int64_t retry_at_ms; /* CLOCK_MONOTONIC: no request for metadata before this */
+    int backoff_s;       /* the current window: 0 while healthy, then 5, 10, ... 60 */
+    int outage_rc;       /* the remembered failure, answered for uncached items meanwhile */
+    bool probing;        /* the one attempt after a window is under way */
+    int slow;            /* refreshes still running after a caller stopped waiting for them */
+};
+
 struct host {
     char name[PATH_MAX]; /* HOST[:PORT] (the directory name), or the storage tree path */
     const struct rfs_config *cfg;
@@ -41,25 +61,13 @@ struct host {
     struct progress *progress;   /* the mount's transfer table (fs/progress.h), likewise */
     bool cache_dir_made;         /* open_remote created CACHE_DIR/HOST: host_discard removes it */
 
-    /* lock guards everything below. It is innermost: no other lock is taken while it is held,
-     * and no request runs under it (refreshes fetch unlocked, then store under it). */
-    pthread_mutex_t lock;
-    pthread_cond_t refreshed; /* with lock: a refresh ended (waiters look again) */
-    struct strmap meta;       /* key → struct meta *: catalog, tag lists, tags, views */
-    struct meta *lru_newest;  /* the same entries, most recently used first */
-    struct meta *lru_oldest;  /* evicted first */
-    size_t meta_bytes;        /* their total charge, kept <= HOST_META_BUDGET */
-    struct strmap inflight;   /* keys with a refresh under way → (void *)1 */
-    int jobs;                 /* background refreshes running; host_free waits for 0 */
-    /* back-off after a failed refresh (the registry is down or stalls) */
-    int64_t retry_at_ms; /* CLOCK_MONOTONIC: no request for metadata before this */
-    int backoff_s;       /* the current window: 0 while healthy, then 5, 10, ... 60 */
-    int outage_rc;       /* the remembered failure, answered for uncached items meanwhile */
-    bool probing;        /* the one attempt after a window is under way */
-    int slow;            /* refreshes still running after a caller stopped waiting for them */
+    struct host_meta_cache meta; /* catalog, tag lists, tags, views: fs/host_meta.c */
 
-    /* -o push */
+    /* -o push. Each lock below guards the fields after it up to the next one; both are leaves
+     * (nothing is called with them held) and never held together. */
+    pthread_mutex_t stages_lock; /* fs/stage.c: the images being written */
     struct strmap stages;        /* "repo:tag" → struct stage * */
+    pthread_mutex_t dirs_lock;   /* fs/host.c: what mkdir made and where blobs live */
     struct strlist created_dirs; /* directories made by mkdir, not (yet) in the registry */
     struct strmap blob_homes;    /* hex → a repository known to hold that blob (char *) */
 };

@@ -22,14 +22,14 @@
 /* What an entry costs beyond its strings: the map's entry, the key's and the struct's chunks */
 #define META_OVERHEAD 96
 
-static char sync_mark; /* h->inflight value of a refresh run by its caller */
+static char sync_mark; /* h->meta.inflight value of a refresh run by its caller */
 
 /* A refresh run in a thread of its own, so that its caller can stop waiting for it. */
 struct job {
     struct host *h;
     struct meta_req r;
     bool probe;
-    bool slow; /* under h->lock: counted in h->slow */
+    bool slow; /* under h->meta.lock: counted in h->meta.slow */
 };
 
 static int64_t now_ms(void)
@@ -63,7 +63,7 @@ void meta_req_tag(struct meta_req *r, const char *repo, const char *tag)
     snprintf(r->key, sizeof(r->key), "R%s:%s", repo, tag);
 }
 
-/* ---- entries and their LRU order (h->lock held) ---- */
+/* ---- entries and their LRU order (h->meta.lock held) ---- */
 
 static struct meta *meta_new(enum meta_kind kind, const char *key)
 {
@@ -93,21 +93,21 @@ static void lru_unlink(struct host *h, struct meta *m)
     if (m->newer)
         m->newer->older = m->older;
     else
-        h->lru_newest = m->older;
+        h->meta.lru_newest = m->older;
     if (m->older)
         m->older->newer = m->newer;
     else
-        h->lru_oldest = m->newer;
+        h->meta.lru_oldest = m->newer;
     m->newer = m->older = NULL;
 }
 
 static void lru_push_newest(struct host *h, struct meta *m)
 {
     m->newer = NULL;
-    m->older = h->lru_newest;
-    if (h->lru_newest) h->lru_newest->newer = m;
-    h->lru_newest = m;
-    if (!h->lru_oldest) h->lru_oldest = m;
+    m->older = h->meta.lru_newest;
+    if (h->meta.lru_newest) h->meta.lru_newest->newer = m;
+    h->meta.lru_newest = m;
+    if (!h->meta.lru_oldest) h->meta.lru_oldest = m;
 }
 
 static void touch_locked(struct host *h, struct meta *m)
@@ -118,44 +118,44 @@ static void touch_locked(struct host *h, struct meta *m)
 
 static void drop_locked(struct host *h, struct meta *m)
 {
-    strmap_remove(&h->meta, m->key);
+    strmap_remove(&h->meta.items, m->key);
     lru_unlink(h, m);
-    h->meta_bytes -= m->bytes;
+    h->meta.bytes -= m->bytes;
     meta_free(m);
 }
 
 static void evict_locked(struct host *h)
 {
-    while (h->meta_bytes > HOST_META_BUDGET && h->lru_oldest)
-        drop_locked(h, h->lru_oldest);
+    while (h->meta.bytes > HOST_META_BUDGET && h->meta.lru_oldest)
+        drop_locked(h, h->meta.lru_oldest);
 }
 
 /* Puts m in place of its key's entry. false (m not kept: the caller still owns it) when m
  * alone is over the budget: it serves the call that fetched it only. */
 static bool insert_locked(struct host *h, struct meta *m)
 {
-    struct meta *old = strmap_get(&h->meta, m->key);
+    struct meta *old = strmap_get(&h->meta.items, m->key);
     if (old) drop_locked(h, old);
     if (m->bytes > HOST_META_BUDGET) {
         log_warn("%s: %s takes %zu KiB, more than the %u MiB metadata budget: not cached", h->name,
                  m->key + 1, m->bytes >> 10, HOST_META_BUDGET >> 20);
         return false;
     }
-    if (strmap_put(&h->meta, m->key, m, NULL)) return false;
+    if (strmap_put(&h->meta.items, m->key, m, NULL)) return false;
     lru_push_newest(h, m);
-    h->meta_bytes += m->bytes;
+    h->meta.bytes += m->bytes;
     return true;
 }
 
 void meta_forget(struct host *h, const char *key)
 {
-    pthread_mutex_lock(&h->lock);
-    struct meta *m = strmap_get(&h->meta, key);
+    pthread_mutex_lock(&h->meta.lock);
+    struct meta *m = strmap_get(&h->meta.items, key);
     if (m) drop_locked(h, m);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
 }
 
-/* ---- the back-off (h->lock held) ---- */
+/* ---- the back-off (h->meta.lock held) ---- */
 
 /* The registry did not answer at all (as opposed to answering no, answering wrongly, or us
  * failing). Asked in the thread that made the call, right after it; a storage tree always
@@ -173,47 +173,47 @@ static bool is_answer(int rc)
 static int gate_locked(struct host *h, bool *probe)
 {
     *probe = false;
-    if (h->slow > 0) return h->outage_rc ? h->outage_rc : -EIO;
-    if (h->backoff_s == 0) return 0;
-    if (h->probing || now_ms() < h->retry_at_ms) return h->outage_rc;
-    h->probing = true; /* the one attempt of this window: everyone else keeps waiting */
+    if (h->meta.slow > 0) return h->meta.outage_rc ? h->meta.outage_rc : -EIO;
+    if (h->meta.backoff_s == 0) return 0;
+    if (h->meta.probing || now_ms() < h->meta.retry_at_ms) return h->meta.outage_rc;
+    h->meta.probing = true; /* the one attempt of this window: everyone else keeps waiting */
     *probe = true;
     return 0;
 }
 
 static void record_locked(struct host *h, const char *what, int rc, bool probe)
 {
-    if (probe) h->probing = false;
+    if (probe) h->meta.probing = false;
     if (is_answer(rc)) {
-        if (h->backoff_s) log_info("%s: the registry answers again", h->name);
-        h->backoff_s = 0;
-        h->retry_at_ms = 0;
+        if (h->meta.backoff_s) log_info("%s: the registry answers again", h->name);
+        h->meta.backoff_s = 0;
+        h->meta.retry_at_ms = 0;
         return;
     }
     int64_t now = now_ms();
-    if (!is_outage(h, rc) || now < h->retry_at_ms)
+    if (!is_outage(h, rc) || now < h->meta.retry_at_ms)
         return; /* an answer, or a concurrent failure set the window */
-    h->backoff_s = h->backoff_s ? h->backoff_s * 2 : BACKOFF_FIRST_S;
-    if (h->backoff_s > BACKOFF_MAX_S) h->backoff_s = BACKOFF_MAX_S;
-    h->retry_at_ms = now + h->backoff_s * 1000;
-    h->outage_rc = rc;
+    h->meta.backoff_s = h->meta.backoff_s ? h->meta.backoff_s * 2 : BACKOFF_FIRST_S;
+    if (h->meta.backoff_s > BACKOFF_MAX_S) h->meta.backoff_s = BACKOFF_MAX_S;
+    h->meta.retry_at_ms = now + h->meta.backoff_s * 1000;
+    h->meta.outage_rc = rc;
     log_warn("%s: refresh of %s failed (%s); serving cached answers, no request for %d s", h->name,
-             what, strerror(-rc), h->backoff_s);
+             what, strerror(-rc), h->meta.backoff_s);
 }
 
 int meta_gate(struct host *h, bool *probe)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->meta.lock);
     int rc = gate_locked(h, probe);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
     return rc;
 }
 
 void meta_record(struct host *h, const char *what, int rc, bool probe)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->meta.lock);
     record_locked(h, what, rc, probe);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
 }
 
 /* ---- fetching (unlocked) ---- */
@@ -285,7 +285,7 @@ static int fetch(struct host *h, const struct meta_req *r, struct meta **out)
 }
 
 /*
- * Ends a refresh under h->lock: wakes the waiters, records the outcome for the back-off, keeps
+ * Ends a refresh under h->meta.lock: wakes the waiters, records the outcome for the back-off, keeps
  * a fresh answer (*kept: it is in the map now). A registry that no longer knows the item drops
  * the stale entry; one that did not answer leaves it to be served meanwhile.
  */
@@ -293,14 +293,14 @@ static void finish_locked(struct host *h, const struct meta_req *r, struct meta 
                           bool probe, bool *kept)
 {
     *kept = false;
-    strmap_remove(&h->inflight, r->key);
-    pthread_cond_broadcast(&h->refreshed);
+    strmap_remove(&h->meta.inflight, r->key);
+    pthread_cond_broadcast(&h->meta.refreshed);
     record_locked(h, r->key + 1, rc, probe);
     if (rc == 0) {
         fresh->fetched_at = time(NULL);
         *kept = insert_locked(h, fresh);
     } else if (!is_outage(h, rc)) {
-        struct meta *old = strmap_get(&h->meta, r->key);
+        struct meta *old = strmap_get(&h->meta.items, r->key);
         if (old) drop_locked(h, old);
     }
 }
@@ -311,20 +311,20 @@ static void *job_main(void *arg)
     struct host *h = j->h;
     struct meta *fresh;
     int rc = fetch(h, &j->r, &fresh);
-    pthread_mutex_lock(&h->lock);
-    if (j->slow) h->slow--;
+    pthread_mutex_lock(&h->meta.lock);
+    if (j->slow) h->meta.slow--;
     bool kept;
     finish_locked(h, &j->r, fresh, rc, j->probe, &kept);
     if (!kept) meta_free(fresh);
     evict_locked(h);
-    h->jobs--;
-    pthread_cond_broadcast(&h->refreshed); /* meta_destroy may be waiting for the last job */
-    pthread_mutex_unlock(&h->lock);
+    h->meta.jobs--;
+    pthread_cond_broadcast(&h->meta.refreshed); /* meta_destroy may be waiting for the last job */
+    pthread_mutex_unlock(&h->meta.lock);
     free(j);
     return NULL;
 }
 
-/* Starts r's refresh in a thread and waits for it a little (h->lock held). false when no
+/* Starts r's refresh in a thread and waits for it a little (h->meta.lock held). false when no
  * thread could be started. */
 static bool refresh_in_background(struct host *h, const struct meta_req *r, bool probe)
 {
@@ -335,9 +335,9 @@ static bool refresh_in_background(struct host *h, const struct meta_req *r, bool
     pthread_t tid;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    bool started = strmap_put(&h->inflight, r->key, j, NULL) == 0;
+    bool started = strmap_put(&h->meta.inflight, r->key, j, NULL) == 0;
     if (started && pthread_create(&tid, &attr, job_main, j) != 0) {
-        strmap_remove(&h->inflight, r->key);
+        strmap_remove(&h->meta.inflight, r->key);
         started = false;
     }
     pthread_attr_destroy(&attr);
@@ -345,30 +345,31 @@ static bool refresh_in_background(struct host *h, const struct meta_req *r, bool
         free(j);
         return false;
     }
-    h->jobs++;
+    h->meta.jobs++;
     int64_t deadline = now_ms() + REFRESH_PATIENCE_MS;
     struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
-    while (strmap_get(&h->inflight, r->key) == j &&
-           pthread_cond_timedwait(&h->refreshed, &h->lock, &until) != ETIMEDOUT)
+    while (strmap_get(&h->meta.inflight, r->key) == j &&
+           pthread_cond_timedwait(&h->meta.refreshed, &h->meta.lock, &until) != ETIMEDOUT)
         ;
-    if (strmap_get(&h->inflight, r->key) == j && !j->slow) {
+    if (strmap_get(&h->meta.inflight, r->key) == j && !j->slow) {
         j->slow = true; /* until it ends, nothing else asks: the registry is not answering */
-        h->slow++;
+        h->meta.slow++;
         log_warn("%s: no answer for %s within %d ms; serving cached answers until it comes",
                  h->name, r->key + 1, REFRESH_PATIENCE_MS);
     }
     return true;
 }
 
-/* Refreshes r in the caller's thread (h->lock held, released meanwhile) and uses the answer. */
+/* Refreshes r in the caller's thread (h->meta.lock held, released meanwhile) and uses the answer.
+ */
 static int refresh_here(struct host *h, const struct meta_req *r, bool probe, meta_use_fn use,
                         void *ctx)
 {
-    strmap_put(&h->inflight, r->key, &sync_mark, NULL); /* on ENOMEM, others just ask too */
-    pthread_mutex_unlock(&h->lock);
+    strmap_put(&h->meta.inflight, r->key, &sync_mark, NULL); /* on ENOMEM, others just ask too */
+    pthread_mutex_unlock(&h->meta.lock);
     struct meta *fresh;
     int rc = fetch(h, r, &fresh);
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->meta.lock);
     bool kept;
     finish_locked(h, r, fresh, rc, probe, &kept);
     if (rc == 0) rc = use(fresh, ctx);
@@ -379,16 +380,16 @@ static int refresh_here(struct host *h, const struct meta_req *r, bool probe, me
 
 int meta_with(struct host *h, const struct meta_req *r, meta_use_fn use, void *ctx)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->meta.lock);
     int rc;
     struct meta *m;
     bool refreshed = false; /* once: with ttl 0 even a fresh answer is stale at once */
     for (;;) {
-        m = strmap_get(&h->meta, r->key);
+        m = strmap_get(&h->meta.items, r->key);
         if (m && (refreshed || time(NULL) - m->fetched_at < h->cfg->ttl)) break;
-        if (strmap_get(&h->inflight, r->key)) {
+        if (strmap_get(&h->meta.inflight, r->key)) {
             if (m) break; /* one refresh per item: the others get the stale answer */
-            pthread_cond_wait(&h->refreshed, &h->lock);
+            pthread_cond_wait(&h->meta.refreshed, &h->meta.lock);
             continue;
         }
         bool probe;
@@ -405,7 +406,7 @@ int meta_with(struct host *h, const struct meta_req *r, meta_use_fn use, void *c
     touch_locked(h, m);
     rc = use(m, ctx);
 out:
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
     return rc;
 }
 
@@ -416,14 +417,14 @@ struct image_view *meta_view_get(struct host *h, const char *hex)
     char key[META_KEY_MAX];
     snprintf(key, sizeof(key), "V%s", hex);
     struct image_view *v = NULL;
-    pthread_mutex_lock(&h->lock);
-    struct meta *m = strmap_get(&h->meta, key);
+    pthread_mutex_lock(&h->meta.lock);
+    struct meta *m = strmap_get(&h->meta.items, key);
     if (m) {
         touch_locked(h, m);
         v = m->view;
         image_view_hold(v);
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
     return v;
 }
 
@@ -433,8 +434,8 @@ struct image_view *meta_view_keep(struct host *h, struct image_view *v, size_t b
     snprintf(key, sizeof(key), "V%s", v->hex);
     struct meta *m = meta_new(META_VIEW, key);
     struct image_view *use = v;
-    pthread_mutex_lock(&h->lock);
-    struct meta *existing = strmap_get(&h->meta, key);
+    pthread_mutex_lock(&h->meta.lock);
+    struct meta *existing = strmap_get(&h->meta.items, key);
     if (existing) {
         use = existing->view; /* built twice concurrently: everyone shares the first */
         image_view_hold(use);
@@ -445,7 +446,7 @@ struct image_view *meta_view_keep(struct host *h, struct image_view *v, size_t b
         if (insert_locked(h, m)) m = NULL;
         evict_locked(h);
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->meta.lock);
     meta_free(m); /* not kept: drops the entry's reference */
     if (use != v) image_view_put(v);
     return use;
@@ -467,21 +468,23 @@ void meta_init(struct host *h)
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->refreshed, &attr);
+    pthread_mutex_init(&h->meta.lock, NULL);
+    pthread_cond_init(&h->meta.refreshed, &attr);
     pthread_condattr_destroy(&attr);
-    strmap_init(&h->meta);
-    strmap_init(&h->inflight);
+    strmap_init(&h->meta.items);
+    strmap_init(&h->meta.inflight);
 }
 
 void meta_destroy(struct host *h)
 {
-    pthread_mutex_lock(&h->lock);
-    while (h->jobs > 0) /* they use h->reg: bounded by the transport's timeouts */
-        pthread_cond_wait(&h->refreshed, &h->lock);
-    while (h->lru_oldest)
-        drop_locked(h, h->lru_oldest);
-    pthread_mutex_unlock(&h->lock);
-    strmap_clear(&h->meta, NULL);
-    strmap_clear(&h->inflight, NULL);
-    pthread_cond_destroy(&h->refreshed);
+    pthread_mutex_lock(&h->meta.lock);
+    while (h->meta.jobs > 0) /* they use h->reg: bounded by the transport's timeouts */
+        pthread_cond_wait(&h->meta.refreshed, &h->meta.lock);
+    while (h->meta.lru_oldest)
+        drop_locked(h, h->meta.lru_oldest);
+    pthread_mutex_unlock(&h->meta.lock);
+    strmap_clear(&h->meta.items, NULL);
+    strmap_clear(&h->meta.inflight, NULL);
+    pthread_cond_destroy(&h->meta.refreshed);
+    pthread_mutex_destroy(&h->meta.lock);
 }

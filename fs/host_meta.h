@@ -2,7 +2,7 @@
  * The metadata cache of a host (fs/host.h): catalog, tag lists, tag → digest answers and image
  * views in one map, bounded in bytes (least recently used evicted first), with one refresh in
  * flight per item and a per-registry back-off after a failed refresh. Everything here is under
- * h->lock; requests run without it.
+ * h->meta.lock (struct host_meta_cache, a leaf lock); requests run without it.
  */
 #ifndef REGISTRYFS_HOST_META_H
 #define REGISTRYFS_HOST_META_H
@@ -43,7 +43,7 @@ void meta_req_catalog(struct meta_req *r);
 void meta_req_tags(struct meta_req *r, const char *repo);
 void meta_req_tag(struct meta_req *r, const char *repo, const char *tag);
 
-/* Reads an answer under h->lock; returns what the lookup returns. */
+/* Reads an answer under h->meta.lock; returns what the lookup returns. */
 typedef int (*meta_use_fn)(const struct meta *m, void *ctx);
 
 /*

@@ -669,12 +669,12 @@ int rfs_removexattr(const char *path, const char *name)
 static void report_host(struct host *h)
 {
     struct strlist keys = STRLIST_INIT;
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct strmap_iter it = strmap_iter(&h->stages);
     const char *key;
     while (strmap_next(&it, &key, NULL))
         strlist_push(&keys, key);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     for (size_t i = 0; i < keys.len; i++) {
         char *colon = strrchr(keys.items[i], ':');
         *colon = '\0';

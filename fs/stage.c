@@ -24,10 +24,10 @@ struct stage *stage_find(struct host *h, const char *repo, const char *tag)
 {
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(repo, tag, key, sizeof(key));
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct stage *s = strmap_get(&h->stages, key);
     if (s) stage_hold(s);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     return s;
 }
 
@@ -37,12 +37,12 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
     if (!ref_valid_repo(repo) || !ref_valid_tag(tag)) return -EINVAL;
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(repo, tag, key, sizeof(key));
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct stage *s = strmap_get(&h->stages, key);
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) {
-            pthread_mutex_unlock(&h->lock);
+            pthread_mutex_unlock(&h->stages_lock);
             return -ENOMEM;
         }
         s->host = h;
@@ -56,14 +56,14 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
             s->base = base;
         }
         if (strmap_put(&h->stages, key, s, NULL)) {
-            pthread_mutex_unlock(&h->lock);
+            pthread_mutex_unlock(&h->stages_lock);
             stage_put(s);
             return -ENOMEM;
         }
         log_debug("%s/%s:%s: writing started", h->name, repo, tag);
     }
     stage_hold(s);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     *out = s;
     return 0;
 }
@@ -110,10 +110,10 @@ void stage_forget(struct stage *s)
 {
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(s->repo, s->tag, key, sizeof(key));
-    pthread_mutex_lock(&s->host->lock);
+    pthread_mutex_lock(&s->host->stages_lock);
     struct stage *listed = strmap_get(&s->host->stages, key);
     if (listed == s) strmap_remove(&s->host->stages, key);
-    pthread_mutex_unlock(&s->host->lock);
+    pthread_mutex_unlock(&s->host->stages_lock);
     if (listed == s) stage_put(s);
 }
 
@@ -475,12 +475,12 @@ int stage_tags_of(struct host *h, const char *repo, struct strlist *out)
 {
     size_t len = strlen(repo);
     int rc = 0;
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct strmap_iter it = strmap_iter(&h->stages);
     const char *key;
     while (rc == 0 && strmap_next(&it, &key, NULL))
         if (strncmp(key, repo, len) == 0 && key[len] == ':') rc = strlist_push(out, key + len + 1);
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     return rc;
 }
 
@@ -488,7 +488,7 @@ int stage_repos_below(struct host *h, const char *dir, struct strlist *out)
 {
     size_t len = strlen(dir);
     int rc = 0;
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->stages_lock);
     struct strmap_iter it = strmap_iter(&h->stages);
     const char *key;
     while (rc == 0 && strmap_next(&it, &key, NULL)) {
@@ -497,7 +497,7 @@ int stage_repos_below(struct host *h, const char *dir, struct strlist *out)
         size_t n = strcspn(rest, "/:"); /* keys are REPO:TAG; a repository has no ':' */
         if (rest[n] == ':') rc = strlist_push_n(out, rest, n);
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->stages_lock);
     return rc;
 }
 

@@ -73,12 +73,15 @@ enum stage_status { STAGE_OPEN, STAGE_FAILED, STAGE_PUBLISHED };
 /*
  * Locks of the write path, in the order they may be taken (never the other way round):
  *   s->commit  one commit or publication of the image at a time (held across registry calls)
- *   h->lock    the host's maps (stages, views, blob homes): taken briefly, inside s->commit
+ *   h->stages_lock, h->dirs_lock, h->meta.lock   the host's maps (images being written; mkdir'ed
+ *              directories and blob homes; metadata and views): leaves, taken briefly, one
+ *              at a time, inside s->commit
  *   s->lock    the file list, hidden names, status/reason, prefills, staged files' refs
  *   f->io      one file's size, running hash and upload job pointer (fs/upstream.h)
  *   ra->lock   the mount's record of images being read (fs/readahead.h), a leaf
  *   p->lock    the mount's transfer table (fs/progress.h), a leaf taken under any of these
- * h->lock and s->lock are never held together. Background jobs take f->io and h->lock only.
+ * The host's locks and s->lock are never held together. Background jobs take f->io and the
+ * host's locks only.
  * Reference counts: stages through stage_hold/stage_put, staged files through
  * staged_file_hold/staged_file_put (under s->lock), views through image_view_hold/put.
  */
