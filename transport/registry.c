@@ -183,7 +183,9 @@ void reg_error_code(const struct http_response *resp, char *out, size_t outlen)
     error_fields(resp, out, outlen, NULL, 0);
 }
 
-void reg_describe(const struct http_response *resp, int rc, char *out, size_t outlen)
+/* "HTTP 404 (NAME_UNKNOWN: repository name not known to registry)", or the transport failure,
+ * or the local error rc. */
+static void describe(const struct http_response *resp, int rc, char *out, size_t outlen)
 {
     bool http_error = resp->status >= 300 && resp->body_error == 0;
     if (rc == -EFBIG) {
@@ -208,7 +210,7 @@ void reg_describe(const struct http_response *resp, int rc, char *out, size_t ou
 void reg_log_failure(struct registry *r, const char *what, const struct http_response *resp, int rc)
 {
     char reason[320];
-    reg_describe(resp, rc, reason, sizeof(reason));
+    describe(resp, rc, reason, sizeof(reason));
     if (rc == -ENOENT || rc == -ENOTSUP || resp->auth_logged)
         log_debug("registry %s: %s: %s", r->addr.hostport, what, reason);
     else if (rc == -EIO && http_tls_verify_failed(resp))

@@ -199,9 +199,12 @@ static void token_failure(struct registry *r, const struct http_response *resp, 
              reason);
 }
 
-char *reg_fetch_token(struct registry *r, const struct auth_challenge *ch, const char *scope,
-                      const char *scope2, const struct credential *cred, long *expires_in,
-                      bool *refused)
+/* A bearer token from the challenge's realm for scope (and scope2 when not NULL), with the
+ * credentials when cred is not NULL; a malloc'd token or NULL (logged; *refused set when the
+ * token service answered 401/403). */
+static char *fetch_token(struct registry *r, const struct auth_challenge *ch, const char *scope,
+                         const char *scope2, const struct credential *cred, long *expires_in,
+                         bool *refused)
 {
     char url[REG_URL_MAX];
     *refused = false;
@@ -479,8 +482,8 @@ static bool fetch_into(struct authn *a, const struct auth_challenge *ch)
     long expires_in = 60;
     bool refused = false;
     a->fetched = true;
-    char *token = reg_fetch_token(a->r, ch, a->call->scope, a->call->scope2,
-                                  load_cred(a) ? &a->cred : NULL, &expires_in, &refused);
+    char *token = fetch_token(a->r, ch, a->call->scope, a->call->scope2,
+                              load_cred(a) ? &a->cred : NULL, &expires_in, &refused);
     if (!token) {
         a->refused = refused;
         a->token_failed = !refused;

@@ -89,13 +89,6 @@ struct reg_call {
  */
 int reg_perform(struct registry *r, const struct reg_call *call, struct http_response *resp);
 
-/* A bearer token from the challenge's realm for scope (and scope2 when not NULL), with the
- * credentials when cred is not NULL; a malloc'd token or NULL (logged; *refused set when the
- * token service answered 401/403). */
-char *reg_fetch_token(struct registry *r, const struct auth_challenge *ch, const char *scope,
-                      const char *scope2, const struct credential *cred, long *expires_in,
-                      bool *refused);
-
 /* endpoint + path (printf-style). 0 or -ENAMETOOLONG. */
 int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -107,10 +100,6 @@ int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX +
 
 /* -ENOENT for 404, -EACCES for 401/403, 0 for 2xx, else -EIO. */
 int reg_status_errno(long status);
-
-/* "HTTP 404 (NAME_UNKNOWN: repository name not known to registry)", or the transport failure,
- * or the local error rc. */
-void reg_describe(const struct http_response *resp, int rc, char *out, size_t outlen);
 
 /* One line for a failed operation: debug for -ENOENT and -ENOTSUP (answers, not faults),
  * else warn. */
@@ -139,8 +128,6 @@ int reg_perform_expect(struct registry *r, struct reg_call *call, struct http_re
 /* The absolute upload URL the registry gave in Location (possibly relative). */
 int reg_upload_location(struct registry *r, const struct http_response *resp, char *out,
                         size_t outlen);
-/* DELETE of an upload session, best effort. */
-void reg_cancel_upload(struct registry *r, const char *scope, const char *location);
 
 /* ---- mirrors (registry_mirror.c) ---- */
 

@@ -83,7 +83,8 @@ int reg_upload_location(struct registry *r, const struct http_response *resp, ch
     return url_resolve(base, resp->location, out, outlen) ? -EIO : 0;
 }
 
-void reg_cancel_upload(struct registry *r, const char *scope, const char *location)
+/* DELETE of an upload session, best effort. */
+static void cancel_upload(struct registry *r, const char *scope, const char *location)
 {
     struct reg_call call = {.method = "DELETE",
                             .url = location,
@@ -124,7 +125,7 @@ int registry_blob_mount(struct registry *r, const char *repo, const char *digest
     if (resp.status == 202) { /* "upload it yourself": not a failure */
         char location[REG_URL_MAX];
         if (reg_upload_location(r, &resp, location, sizeof(location)) == 0)
-            reg_cancel_upload(r, t.scope, location);
+            cancel_upload(r, t.scope, location);
         rc = -ENOENT;
     }
     http_response_free(&resp);
