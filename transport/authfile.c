@@ -125,12 +125,6 @@ int authfile_default_path(char *out, size_t outlen)
 
 /* ---- keys ---- */
 
-static bool is_hub(const char *host)
-{
-    return strcmp(host, "docker.io") == 0 || strcmp(host, "index.docker.io") == 0 ||
-           strcmp(host, "registry-1.docker.io") == 0;
-}
-
 /* host[:port] (the part before any '/'), lower-cased, Docker Hub's names folded. */
 static int normalize_hostpart(const char *s, size_t len, char *out, size_t outlen)
 {
@@ -141,7 +135,7 @@ static int normalize_hostpart(const char *s, size_t len, char *out, size_t outle
         out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
     out[len] = '\0';
-    if (is_hub(out)) snprintf(out, outlen, "docker.io");
+    if (ref_is_docker_hub_host(out)) snprintf(out, outlen, "docker.io");
     return 0;
 }
 
@@ -185,7 +179,7 @@ static const char *string_member(const cJSON *obj, const char *name)
     return cJSON_IsString(v) && v->valuestring && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-static bool valid_field(const char *s)
+bool credential_field_valid(const char *s)
 {
     size_t n = strnlen(s, CRED_FIELD_MAX + 1);
     if (n > CRED_FIELD_MAX) return false;
@@ -226,9 +220,9 @@ static int parse_entry(const cJSON *e, const char *key, struct credential *out, 
         /* ":" is docker's placeholder beside a credsStore */
         credential_clear(&c);
     }
-    if (!rc &&
-        ((c.username && !valid_field(c.username)) || (c.password && !valid_field(c.password)) ||
-         (c.identity_token && !valid_field(c.identity_token)))) {
+    if (!rc && ((c.username && !credential_field_valid(c.username)) ||
+                (c.password && !credential_field_valid(c.password)) ||
+                (c.identity_token && !credential_field_valid(c.identity_token)))) {
         set_err(err, errlen, "entry \"%.200s\": control characters in a credential", key);
         credential_clear(&c);
     }

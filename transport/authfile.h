@@ -27,6 +27,9 @@ struct credential {
 /* Wipes and frees the fields; the struct is then empty. */
 void credential_clear(struct credential *c);
 bool credential_present(const struct credential *c);
+/* A user name, password or token we accept: at most CRED_FIELD_MAX bytes, no control
+ * characters (they would end a header line or a helper's protocol line). */
+bool credential_field_valid(const char *s);
 /* Deep copy; 0 or -ENOMEM. */
 int credential_copy(struct credential *dst, const struct credential *src);
 

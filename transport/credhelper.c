@@ -30,15 +30,6 @@ static const char *member(const cJSON *root, const char *name)
     return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
-static bool printable(const char *s)
-{
-    size_t n = strnlen(s, CRED_FIELD_MAX + 1);
-    if (n > CRED_FIELD_MAX) return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
-    return true;
-}
-
 static void wipe_strings(cJSON *node)
 {
     for (; node; node = node->next) {
@@ -60,7 +51,7 @@ int credhelper_parse(const char *json, size_t len, struct credential *out)
     const char *user = member(root, "Username");
     const char *secret = member(root, "Secret");
     int rc = 0;
-    if (!user || !secret || !printable(user) || !printable(secret)) {
+    if (!user || !secret || !credential_field_valid(user) || !credential_field_valid(secret)) {
         rc = -EINVAL;
     } else if (secret[0]) {
         struct credential c = {0};

@@ -215,7 +215,7 @@ bool ref_is_loopback(const char *host)
     return false;
 }
 
-static bool is_docker_hub_host(const char *host)
+bool ref_is_docker_hub_host(const char *host)
 {
     return strcasecmp(host, "docker.io") == 0 || strcasecmp(host, "index.docker.io") == 0 ||
            strcasecmp(host, "registry-1.docker.io") == 0;
@@ -255,7 +255,7 @@ int ref_parse_registry(const char *text, struct registry_addr *out)
     out->host[host_len] = '\0';
 
     /* only the port-less spelling is Docker Hub: docker.io:5000 is somebody's own registry */
-    out->docker_hub = host_len == len && is_docker_hub_host(out->host);
+    out->docker_hub = host_len == len && ref_is_docker_hub_host(out->host);
     return ref_set_scheme(out, out->scheme);
 }
 

@@ -34,6 +34,9 @@ bool ref_valid_hostport(const char *hostport);
 bool ref_looks_like_host(const char *component);
 /* localhost, 127.0.0.0/8, ::1 (with or without brackets; port not included) */
 bool ref_is_loopback(const char *host);
+/* One of Docker Hub's host names (docker.io, index.docker.io, registry-1.docker.io), in any
+ * case (host names are case-insensitive); no port: docker.io:5000 is somebody else's. */
+bool ref_is_docker_hub_host(const char *host);
 
 struct registry_addr {
     char scheme[8]; /* "https" or "http"; "https" when none was given */

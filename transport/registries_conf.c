@@ -566,12 +566,6 @@ static int table_header(struct parser *ps, struct builder *b)
 
 /* ---- validation ---- */
 
-static bool is_hub(const char *host)
-{
-    return strcmp(host, "docker.io") == 0 || strcmp(host, "index.docker.io") == 0 ||
-           strcmp(host, "registry-1.docker.io") == 0;
-}
-
 /* Lower-cases the host part and folds Docker Hub's names into "docker.io"; drops one trailing
  * '/'. false when it is not host[:port][/namespace] (or "*.domain" when wildcard). */
 static bool normalize_location(char *loc, size_t size, bool wildcard_ok)
@@ -590,7 +584,7 @@ static bool normalize_location(char *loc, size_t size, bool wildcard_ok)
         if (*path || strchr(host, ':') || !ref_valid_hostport(host + 2)) return false;
     } else {
         if (!ref_valid_hostport(host) || (*path && !ref_valid_repo(path))) return false;
-        if (is_hub(host)) snprintf(host, sizeof(host), "docker.io");
+        if (ref_is_docker_hub_host(host)) snprintf(host, sizeof(host), "docker.io");
     }
     char out[REGCONF_LOCATION_MAX];
     int n = snprintf(out, sizeof(out), "%s%s%s", host, *path ? "/" : "", path);
