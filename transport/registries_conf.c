@@ -361,22 +361,22 @@ static int parse_value(struct parser *ps, struct tv *v, int depth)
 enum ctx_kind { CTX_ROOT, CTX_REGISTRY, CTX_MIRROR, CTX_V1_INSECURE, CTX_V1_BLOCK, CTX_IGNORED };
 
 struct builder {
-    struct regconf *conf;
+    struct registries_conf *conf;
     size_t cap;
     bool *digest_only; /* mirror-by-digest-only, per registry */
     enum ctx_kind ctx;
 };
 
-static struct regconf_registry *new_registry(struct parser *ps, struct builder *b)
+static struct registries_conf_registry *new_registry(struct parser *ps, struct builder *b)
 {
-    struct regconf *c = b->conf;
-    if (c->n >= REGCONF_MAX_REGISTRIES) {
-        fail(ps, "more than %d registries", REGCONF_MAX_REGISTRIES);
+    struct registries_conf *c = b->conf;
+    if (c->n >= REGISTRIES_CONF_MAX_REGISTRIES) {
+        fail(ps, "more than %d registries", REGISTRIES_CONF_MAX_REGISTRIES);
         return NULL;
     }
     if (c->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
-        struct regconf_registry *regs = realloc(c->regs, cap * sizeof(*regs));
+        struct registries_conf_registry *regs = realloc(c->regs, cap * sizeof(*regs));
         if (!regs) return NULL;
         c->regs = regs;
         bool *d = realloc(b->digest_only, cap * sizeof(*d));
@@ -385,18 +385,19 @@ static struct regconf_registry *new_registry(struct parser *ps, struct builder *
         b->cap = cap;
     }
     b->digest_only[c->n] = false;
-    struct regconf_registry *r = &c->regs[c->n++];
+    struct registries_conf_registry *r = &c->regs[c->n++];
     memset(r, 0, sizeof(*r));
     return r;
 }
 
-static struct regconf_mirror *new_mirror(struct parser *ps, struct regconf_registry *r)
+static struct registries_conf_mirror *new_mirror(struct parser *ps,
+                                                 struct registries_conf_registry *r)
 {
-    if (r->n_mirrors >= REGCONF_MAX_MIRRORS) {
-        fail(ps, "more than %d mirrors for one registry", REGCONF_MAX_MIRRORS);
+    if (r->n_mirrors >= REGISTRIES_CONF_MAX_MIRRORS) {
+        fail(ps, "more than %d mirrors for one registry", REGISTRIES_CONF_MAX_MIRRORS);
         return NULL;
     }
-    struct regconf_mirror *m = &r->mirrors[r->n_mirrors++];
+    struct registries_conf_mirror *m = &r->mirrors[r->n_mirrors++];
     memset(m, 0, sizeof(*m));
     return m;
 }
@@ -417,7 +418,7 @@ static int want_bool(struct parser *ps, const struct tv *v, const char *key, boo
     return 0;
 }
 
-static int mirror_key(struct parser *ps, struct regconf_mirror *m, const char *key,
+static int mirror_key(struct parser *ps, struct registries_conf_mirror *m, const char *key,
                       const struct tv *v)
 {
     if (strcmp(key, "location") == 0)
@@ -428,11 +429,11 @@ static int mirror_key(struct parser *ps, struct regconf_mirror *m, const char *k
         int rc = want_string(ps, v, key, mode, sizeof(mode));
         if (rc) return rc;
         if (strcmp(mode, "all") == 0 || mode[0] == '\0')
-            m->pull = REGCONF_PULL_ALL;
+            m->pull = REGISTRIES_CONF_PULL_ALL;
         else if (strcmp(mode, "digest-only") == 0)
-            m->pull = REGCONF_PULL_DIGEST_ONLY;
+            m->pull = REGISTRIES_CONF_PULL_DIGEST_ONLY;
         else if (strcmp(mode, "tag-only") == 0)
-            m->pull = REGCONF_PULL_TAG_ONLY;
+            m->pull = REGISTRIES_CONF_PULL_TAG_ONLY;
         else
             return fail(ps, "pull-from-mirror must be all, digest-only or tag-only");
         return 0;
@@ -440,7 +441,7 @@ static int mirror_key(struct parser *ps, struct regconf_mirror *m, const char *k
     return 0; /* unknown keys are ignored, as containers ignores fields it does not know */
 }
 
-static int registry_key(struct parser *ps, struct builder *b, struct regconf_registry *r,
+static int registry_key(struct parser *ps, struct builder *b, struct registries_conf_registry *r,
                         const char *key, const struct tv *v)
 {
     if (strcmp(key, "location") == 0)
@@ -455,7 +456,7 @@ static int registry_key(struct parser *ps, struct builder *b, struct regconf_reg
         for (size_t i = 0; i < v->n; i++) {
             if (v->items[i].type != TV_TABLE)
                 return fail(ps, "\"mirror\" must be an array of tables");
-            struct regconf_mirror *m = new_mirror(ps, r);
+            struct registries_conf_mirror *m = new_mirror(ps, r);
             if (!m) return -EINVAL;
             for (size_t k = 0; k < v->items[i].n; k++) {
                 int rc = mirror_key(ps, m, v->items[i].keys[k], &v->items[i].items[k]);
@@ -470,7 +471,7 @@ static int registry_key(struct parser *ps, struct builder *b, struct regconf_reg
 static int registry_from_table(struct parser *ps, struct builder *b, const struct tv *t)
 {
     if (t->type != TV_TABLE) return fail(ps, "\"registry\" must be an array of tables");
-    struct regconf_registry *r = new_registry(ps, b);
+    struct registries_conf_registry *r = new_registry(ps, b);
     if (!r) return ps->failed ? -EINVAL : -ENOMEM;
     for (size_t k = 0; k < t->n; k++) {
         int rc = registry_key(ps, b, r, t->keys[k], &t->items[k]);
@@ -482,8 +483,8 @@ static int registry_from_table(struct parser *ps, struct builder *b, const struc
 /* A version 1 list entry: merged into an entry of the same location. */
 static int v1_entry(struct parser *ps, struct builder *b, const char *location, bool block)
 {
-    struct regconf *c = b->conf;
-    struct regconf_registry *r = NULL;
+    struct registries_conf *c = b->conf;
+    struct registries_conf_registry *r = NULL;
     for (size_t i = 0; i < c->n && !r; i++)
         if (strcmp(c->regs[i].location, location) == 0 && !c->regs[i].prefix[0]) r = &c->regs[i];
     if (!r) {
@@ -501,7 +502,7 @@ static int v1_entry(struct parser *ps, struct builder *b, const char *location, 
 
 static int assign(struct parser *ps, struct builder *b, const char *key, const struct tv *v)
 {
-    struct regconf *c = b->conf;
+    struct registries_conf *c = b->conf;
     switch (b->ctx) {
     case CTX_ROOT:
         if (strcmp(key, "registry") == 0) {
@@ -515,7 +516,7 @@ static int assign(struct parser *ps, struct builder *b, const char *key, const s
     case CTX_REGISTRY:
         return registry_key(ps, b, &c->regs[c->n - 1], key, v);
     case CTX_MIRROR: {
-        struct regconf_registry *r = &c->regs[c->n - 1];
+        struct registries_conf_registry *r = &c->regs[c->n - 1];
         return mirror_key(ps, &r->mirrors[r->n_mirrors - 1], key, v);
     }
     case CTX_V1_INSECURE:
@@ -586,7 +587,7 @@ static bool normalize_location(char *loc, size_t size, bool wildcard_ok)
         if (!ref_valid_hostport(host) || (*path && !ref_valid_repo(path))) return false;
         if (ref_is_docker_hub_host(host)) snprintf(host, sizeof(host), "docker.io");
     }
-    char out[REGCONF_LOCATION_MAX];
+    char out[REGISTRIES_CONF_LOCATION_MAX];
     int n = snprintf(out, sizeof(out), "%s%s%s", host, *path ? "/" : "", path);
     if (n < 0 || (size_t)n >= size) return false;
     memcpy(loc, out, (size_t)n + 1);
@@ -595,9 +596,9 @@ static bool normalize_location(char *loc, size_t size, bool wildcard_ok)
 
 static int finish(struct builder *b, char *err, size_t errlen)
 {
-    struct regconf *c = b->conf;
+    struct registries_conf *c = b->conf;
     for (size_t i = 0; i < c->n; i++) {
-        struct regconf_registry *r = &c->regs[i];
+        struct registries_conf_registry *r = &c->regs[i];
         if (!r->prefix[0] && !r->location[0]) {
             snprintf(err, errlen, "registry #%zu has neither location nor prefix", i + 1);
             return -EINVAL;
@@ -613,23 +614,24 @@ static int finish(struct builder *b, char *err, size_t errlen)
             return -EINVAL;
         }
         for (size_t k = 0; k < r->n_mirrors; k++) {
-            struct regconf_mirror *m = &r->mirrors[k];
+            struct registries_conf_mirror *m = &r->mirrors[k];
             if (!normalize_location(m->location, sizeof(m->location), false)) {
                 snprintf(err, errlen, "invalid mirror location \"%.200s\"", m->location);
                 return -EINVAL;
             }
-            if (b->digest_only[i] && m->pull == REGCONF_PULL_ALL)
-                m->pull = REGCONF_PULL_DIGEST_ONLY;
+            if (b->digest_only[i] && m->pull == REGISTRIES_CONF_PULL_ALL)
+                m->pull = REGISTRIES_CONF_PULL_DIGEST_ONLY;
         }
     }
     return 0;
 }
 
-int regconf_parse(const char *text, size_t len, struct regconf *out, char *err, size_t errlen)
+int registries_conf_parse(const char *text, size_t len, struct registries_conf *out, char *err,
+                          size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     if (err && errlen) err[0] = '\0';
-    if (len > REGCONF_MAX_BYTES) return -EFBIG;
+    if (len > REGISTRIES_CONF_MAX_BYTES) return -EFBIG;
     if (memchr(text, '\0', len)) {
         if (err && errlen) snprintf(err, errlen, "NUL byte in the file");
         return -EINVAL;
@@ -663,12 +665,12 @@ int regconf_parse(const char *text, size_t len, struct regconf *out, char *err, 
     free(b.digest_only);
     if (rc) {
         if (rc == -ENOMEM && err && errlen) snprintf(err, errlen, "out of memory");
-        regconf_free(out);
+        registries_conf_free(out);
     }
     return rc;
 }
 
-void regconf_free(struct regconf *c)
+void registries_conf_free(struct registries_conf *c)
 {
     if (!c) return;
     free(c->regs);
@@ -676,16 +678,16 @@ void regconf_free(struct regconf *c)
     c->n = 0;
 }
 
-int regconf_load(const char *path, struct regconf *out)
+int registries_conf_load(const char *path, struct registries_conf *out)
 {
     memset(out, 0, sizeof(*out));
     char *data;
     size_t len;
     char err[256];
-    int rc = read_small_file(path, REGCONF_MAX_BYTES, &data, &len);
+    int rc = read_small_file(path, REGISTRIES_CONF_MAX_BYTES, &data, &len);
     if (rc == -ENOENT) return rc;
     if (rc == 0)
-        rc = regconf_parse(data, len, out, err, sizeof(err));
+        rc = registries_conf_parse(data, len, out, err, sizeof(err));
     else
         snprintf(err, sizeof(err), "%s",
                  rc == -EFBIG || rc == -EINVAL ? "not a regular file of a sane size"
@@ -701,15 +703,16 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Adds src's entries to dst, replacing those with the same prefix. */
-static int merge(struct regconf *dst, const struct regconf *src)
+static int merge(struct registries_conf *dst, const struct registries_conf *src)
 {
     for (size_t i = 0; i < src->n; i++) {
         size_t k = 0;
         while (k < dst->n && strcmp(dst->regs[k].prefix, src->regs[i].prefix) != 0)
             k++;
         if (k == dst->n) {
-            if (dst->n >= REGCONF_MAX_REGISTRIES) return -EFBIG;
-            struct regconf_registry *regs = realloc(dst->regs, (dst->n + 1) * sizeof(*regs));
+            if (dst->n >= REGISTRIES_CONF_MAX_REGISTRIES) return -EFBIG;
+            struct registries_conf_registry *regs =
+                realloc(dst->regs, (dst->n + 1) * sizeof(*regs));
             if (!regs) return -ENOMEM;
             dst->regs = regs;
             dst->n++;
@@ -721,9 +724,9 @@ static int merge(struct regconf *dst, const struct regconf *src)
 
 #define DROPINS_MAX 64
 
-int regconf_load_all(const char *path, struct regconf *out)
+int registries_conf_load_all(const char *path, struct registries_conf *out)
 {
-    int rc = regconf_load(path, out);
+    int rc = registries_conf_load(path, out);
     if (rc && rc != -ENOENT) return rc; /* a broken main file: ignored as a whole, drop-ins too */
     bool found = rc == 0;
     char dir[PATH_MAX];
@@ -746,17 +749,17 @@ int regconf_load_all(const char *path, struct regconf *out)
     for (size_t i = 0; i < n; i++) {
         char file[PATH_MAX + NAME_MAX + 2];
         snprintf(file, sizeof(file), "%s/%s", dir, names[i]);
-        struct regconf more;
-        if (!rc && regconf_load(file, &more) == 0) {
+        struct registries_conf more;
+        if (!rc && registries_conf_load(file, &more) == 0) {
             found = true;
             rc = merge(out, &more);
-            regconf_free(&more);
+            registries_conf_free(&more);
             if (rc) log_error("registries.conf %s: cannot merge it: %s", file, strerror(-rc));
         }
         free(names[i]);
     }
     if (rc) {
-        regconf_free(out);
+        registries_conf_free(out);
         return rc;
     }
     return found ? 0 : -ENOENT;
@@ -786,12 +789,12 @@ static bool prefix_matches(const char *prefix, const char *ref, size_t *rank)
     return strncmp(ref, prefix, n) == 0 && (ref[n] == '\0' || ref[n] == '/');
 }
 
-const struct regconf_registry *regconf_match(const struct regconf *c, const char *hostport,
-                                             const char *repo)
+const struct registries_conf_registry *registries_conf_match(const struct registries_conf *c,
+                                                             const char *hostport, const char *repo)
 {
-    char ref[REGCONF_LOCATION_MAX];
+    char ref[REGISTRIES_CONF_LOCATION_MAX];
     if (!c || !hostport || reference(hostport, repo, ref, sizeof(ref)) != 0) return NULL;
-    const struct regconf_registry *best = NULL;
+    const struct registries_conf_registry *best = NULL;
     size_t best_rank = 0;
     for (size_t i = 0; i < c->n; i++) {
         size_t rank;
@@ -803,11 +806,12 @@ const struct regconf_registry *regconf_match(const struct regconf *c, const char
     return best;
 }
 
-int regconf_mirror_ref(const struct regconf_registry *e, const struct regconf_mirror *m,
-                       const char *hostport, const char *repo, char mhost[REF_HOST_MAX + 8],
-                       char mrepo[REF_NAME_MAX + 1])
+int registries_conf_mirror_ref(const struct registries_conf_registry *e,
+                               const struct registries_conf_mirror *m, const char *hostport,
+                               const char *repo, char mhost[REF_HOST_MAX + 8],
+                               char mrepo[REF_NAME_MAX + 1])
 {
-    char ref[REGCONF_LOCATION_MAX], mref[REGCONF_LOCATION_MAX * 2];
+    char ref[REGISTRIES_CONF_LOCATION_MAX], mref[REGISTRIES_CONF_LOCATION_MAX * 2];
     size_t rank;
     if (!e || !m || !repo || reference(hostport, repo, ref, sizeof(ref)) != 0 ||
         !prefix_matches(e->prefix, ref, &rank))

@@ -13,7 +13,7 @@
 /* registries.conf: the entry for the host decides insecure and blocked. */
 static int apply_conf(struct registry *r, const char *path)
 {
-    int rc = regconf_load_all(path, &r->conf);
+    int rc = registries_conf_load_all(path, &r->conf);
     if (rc == -ENOMEM) return rc;
     if (rc) {
         if (rc == -ENOENT) log_debug("registry %s: no %s", r->addr.hostport, path);
@@ -21,7 +21,8 @@ static int apply_conf(struct registry *r, const char *path)
     }
     r->conf_path = strdup(path);
     if (!r->conf_path) return -ENOMEM;
-    const struct regconf_registry *e = regconf_match(&r->conf, r->addr.hostport, NULL);
+    const struct registries_conf_registry *e =
+        registries_conf_match(&r->conf, r->addr.hostport, NULL);
     if (!e) return 0;
     r->insecure = e->insecure;
     r->blocked = e->blocked;
@@ -91,7 +92,7 @@ void registry_free(struct registry *r)
     certs_free(r->certs); /* after the pool: its handles point at it */
     auth_free(r->auth);
     reg_creds_free(r->creds);
-    regconf_free(&r->conf);
+    registries_conf_free(&r->conf);
     free(r->conf_path);
     free(r->authfile);
     free(r->cert_dir);

@@ -241,11 +241,11 @@ static int blob_from(struct registry *r, const char *repo, const char *digest, u
 int registry_get_manifest(struct registry *r, const char *repo, const char *ref, struct buf *body,
                           char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
 {
-    struct reg_source src[REGCONF_MAX_MIRRORS];
+    struct reg_source src[REGISTRIES_CONF_MAX_MIRRORS];
     if (!r || !ref || !body) return -EINVAL;
     size_t n = reg_mirror_sources(
         r, repo, ref_valid_digest(ref) ? REG_READ_MANIFEST_DIGEST : REG_READ_MANIFEST_TAG, src,
-        REGCONF_MAX_MIRRORS);
+        REGISTRIES_CONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         int rc = manifest_from(src[i].reg, src[i].repo, ref, body, media_type, digest_out);
         if (rc == 0) return 0;
@@ -271,9 +271,9 @@ static int count_bytes(const void *data, size_t len, void *ctx)
 int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
                       uint64_t end, blob_sink_fn sink, void *ctx)
 {
-    struct reg_source src[REGCONF_MAX_MIRRORS];
+    struct reg_source src[REGISTRIES_CONF_MAX_MIRRORS];
     if (!r || !sink) return -EINVAL;
-    size_t n = reg_mirror_sources(r, repo, REG_READ_BLOB, src, REGCONF_MAX_MIRRORS);
+    size_t n = reg_mirror_sources(r, repo, REG_READ_BLOB, src, REGISTRIES_CONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         struct counting_sink c = {sink, ctx, 0};
         int rc = blob_from(src[i].reg, src[i].repo, digest, offset, end, count_bytes, &c);

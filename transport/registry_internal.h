@@ -34,10 +34,10 @@ struct registry {
     struct reg_creds *creds;
     struct tls_certs *certs; /* NULL: system trust only */
     bool tls_verify;
-    bool insecure;       /* registries.conf: plain http allowed, certificates not verified */
-    bool blocked;        /* registries.conf: every request refused */
-    char *conf_path;     /* registries.conf in use (for log lines), NULL when none */
-    struct regconf conf; /* its entries; empty for a mirror */
+    bool insecure;   /* registries.conf: plain http allowed, certificates not verified */
+    bool blocked;    /* registries.conf: every request refused */
+    char *conf_path; /* registries.conf in use (for log lines), NULL when none */
+    struct registries_conf conf; /* its entries; empty for a mirror */
     /* what a mirror's registry object is created with */
     char *authfile;
     char *cert_dir;

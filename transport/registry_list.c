@@ -272,9 +272,9 @@ static int tags_from(struct registry *r, const char *repo, struct strlist *tags)
 
 int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
 {
-    struct reg_source src[REGCONF_MAX_MIRRORS];
+    struct reg_source src[REGISTRIES_CONF_MAX_MIRRORS];
     if (!r || !tags) return -EINVAL;
-    size_t n = reg_mirror_sources(r, repo, REG_READ_TAGS, src, REGCONF_MAX_MIRRORS);
+    size_t n = reg_mirror_sources(r, repo, REG_READ_TAGS, src, REGISTRIES_CONF_MAX_MIRRORS);
     for (size_t i = 0; i < n; i++) {
         int rc = tags_from(src[i].reg, src[i].repo, tags);
         if (rc == 0) return 0;

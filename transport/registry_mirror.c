@@ -13,14 +13,14 @@
 
 #define MIRROR_RETRY_MS 30000 /* a mirror that did not answer its ping is skipped this long */
 
-static bool pull_allowed(enum regconf_pull pull, enum reg_read_kind kind)
+static bool pull_allowed(enum registries_conf_pull pull, enum reg_read_kind kind)
 {
     switch (pull) {
-    case REGCONF_PULL_DIGEST_ONLY:
+    case REGISTRIES_CONF_PULL_DIGEST_ONLY:
         return kind == REG_READ_BLOB || kind == REG_READ_MANIFEST_DIGEST;
-    case REGCONF_PULL_TAG_ONLY:
+    case REGISTRIES_CONF_PULL_TAG_ONLY:
         return kind != REG_READ_MANIFEST_DIGEST;
-    case REGCONF_PULL_ALL:
+    case REGISTRIES_CONF_PULL_ALL:
         break;
     }
     return true;
@@ -80,14 +80,15 @@ size_t reg_mirror_sources(struct registry *r, const char *repo, enum reg_read_ki
 {
     char wire[WIRE_REPO_MAX + 1];
     if (r->conf.n == 0 || ref_wire_repo(&r->addr, repo, wire, sizeof(wire)) != 0) return 0;
-    const struct regconf_registry *e = regconf_match(&r->conf, r->addr.hostport, wire);
+    const struct registries_conf_registry *e =
+        registries_conf_match(&r->conf, r->addr.hostport, wire);
     if (!e) return 0;
     size_t n = 0;
     for (size_t k = 0; k < e->n_mirrors && n < max; k++) {
-        const struct regconf_mirror *mc = &e->mirrors[k];
+        const struct registries_conf_mirror *mc = &e->mirrors[k];
         if (!pull_allowed(mc->pull, kind)) continue;
         char mhost[REF_HOST_MAX + 8];
-        if (regconf_mirror_ref(e, mc, r->addr.hostport, wire, mhost, out[n].repo) != 0) {
+        if (registries_conf_mirror_ref(e, mc, r->addr.hostport, wire, mhost, out[n].repo) != 0) {
             log_debug("registry %s: mirror %s has no valid name for %s", r->addr.hostport,
                       mc->location, wire);
             continue;

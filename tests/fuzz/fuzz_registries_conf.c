@@ -1,8 +1,8 @@
 /*
- * registries.conf (the TOML subset of transport/registries_conf.c): regconf_parse from
- * memory, then regconf_match and regconf_mirror_ref for references derived from each entry's
- * own prefix and for fixed ones. Invariants: bounded counts, terminated strings; an entry's
- * own prefix finds an entry; a mirror reference is a valid host and repository name.
+ * registries.conf (the TOML subset of transport/registries_conf.c): registries_conf_parse from
+ * memory, then registries_conf_match and registries_conf_mirror_ref for references derived from
+ * each entry's own prefix and for fixed ones. Invariants: bounded counts, terminated strings; an
+ * entry's own prefix finds an entry; a mirror reference is a valid host and repository name.
  */
 #include <errno.h>
 
@@ -10,9 +10,10 @@
 #include "transport/ref.h"
 #include "transport/registries_conf.h"
 
-static void try_ref(const struct regconf *c, const char *host, const char *repo, int must_match)
+static void try_ref(const struct registries_conf *c, const char *host, const char *repo,
+                    int must_match)
 {
-    const struct regconf_registry *e = regconf_match(c, host, repo);
+    const struct registries_conf_registry *e = registries_conf_match(c, host, repo);
     if (!e) {
         FUZZ_ASSERT(!must_match);
         return;
@@ -21,7 +22,7 @@ static void try_ref(const struct regconf *c, const char *host, const char *repo,
     if (!repo) return;
     for (size_t i = 0; i < e->n_mirrors; i++) {
         char mhost[REF_HOST_MAX + 8], mrepo[REF_NAME_MAX + 1];
-        if (regconf_mirror_ref(e, &e->mirrors[i], host, repo, mhost, mrepo) == 0) {
+        if (registries_conf_mirror_ref(e, &e->mirrors[i], host, repo, mhost, mrepo) == 0) {
             FUZZ_ASSERT(ref_valid_hostport(mhost));
             FUZZ_ASSERT(ref_valid_repo(mrepo));
         }
@@ -32,7 +33,7 @@ static void try_ref(const struct regconf *c, const char *host, const char *repo,
 static int ref_under(const char *prefix, char *host, size_t hostlen, char *repo, size_t repolen)
 {
     const char *p = prefix;
-    char buf[REGCONF_LOCATION_MAX + 2];
+    char buf[REGISTRIES_CONF_LOCATION_MAX + 2];
     if (strncmp(p, "*.", 2) == 0) {
         snprintf(buf, sizeof(buf), "x%s", p + 1);
         p = buf;
@@ -49,24 +50,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 64 * 1024) return 0; /* the limit is checked by a unit test; keep runs fast */
     char *text = fuzz_bytes(data, size);
-    struct regconf c;
+    struct registries_conf c;
     char err[256];
     memset(&c, 0x5a, sizeof(c));
-    int rc = regconf_parse(text, size, &c, err, sizeof(err));
+    int rc = registries_conf_parse(text, size, &c, err, sizeof(err));
     FUZZ_ASSERT(fuzz_terminated(err, sizeof(err)));
     if (rc != 0) {
         FUZZ_ASSERT(rc == -EINVAL || rc == -ENOMEM || rc == -EFBIG);
         FUZZ_ASSERT(err[0] || rc != -EINVAL);
-        regconf_free(&c); /* must be harmless after a failed parse */
+        registries_conf_free(&c); /* must be harmless after a failed parse */
         free(text);
         return 0;
     }
-    FUZZ_ASSERT(c.n <= REGCONF_MAX_REGISTRIES);
+    FUZZ_ASSERT(c.n <= REGISTRIES_CONF_MAX_REGISTRIES);
     for (size_t i = 0; i < c.n; i++) {
-        const struct regconf_registry *e = &c.regs[i];
+        const struct registries_conf_registry *e = &c.regs[i];
         FUZZ_ASSERT(fuzz_terminated(e->prefix, sizeof(e->prefix)) && e->prefix[0]);
         FUZZ_ASSERT(fuzz_terminated(e->location, sizeof(e->location)));
-        FUZZ_ASSERT(e->n_mirrors <= REGCONF_MAX_MIRRORS);
+        FUZZ_ASSERT(e->n_mirrors <= REGISTRIES_CONF_MAX_MIRRORS);
         for (size_t j = 0; j < e->n_mirrors; j++)
             FUZZ_ASSERT(fuzz_terminated(e->mirrors[j].location, sizeof(e->mirrors[j].location)));
     }
@@ -80,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     try_ref(&c, "127.0.0.1:5000", "team/app", 0);
     try_ref(&c, "127.0.0.1:5000", NULL, 0);
     try_ref(&c, "a.corp.example", "x/y", 0);
-    regconf_free(&c);
+    registries_conf_free(&c);
     free(text);
     return 0;
 }

@@ -10,10 +10,10 @@
 #include "tests/unit/unit.h"
 #include "transport/registries_conf.h"
 
-static int parse(const char *text, struct regconf *c)
+static int parse(const char *text, struct registries_conf *c)
 {
     char err[256];
-    int rc = regconf_parse(text, strlen(text), c, err, sizeof(err));
+    int rc = registries_conf_parse(text, strlen(text), c, err, sizeof(err));
     if (rc) printf("    (parse error: %s)\n", err);
     return rc;
 }
@@ -56,75 +56,78 @@ static void test_full(void)
         "[[registry]]\n"
         "prefix = \"*.corp.example\"\n"
         "insecure = true\n";
-    struct regconf c;
+    struct registries_conf c;
     CHECK_INT(parse(text, &c), 0);
     CHECK_INT(c.n, 5);
-    const struct regconf_registry *e = regconf_match(&c, "127.0.0.1:5000", NULL);
+    const struct registries_conf_registry *e = registries_conf_match(&c, "127.0.0.1:5000", NULL);
     CHECK(e && e->insecure && !e->blocked);
-    CHECK(regconf_match(&c, "127.0.0.1:5001", NULL) == NULL);
-    e = regconf_match(&c, "127.0.0.1:5000", "any/repo");
+    CHECK(registries_conf_match(&c, "127.0.0.1:5001", NULL) == NULL);
+    e = registries_conf_match(&c, "127.0.0.1:5000", "any/repo");
     CHECK(e && e->insecure);
 
-    e = regconf_match(&c, "docker.io", "library/alpine");
+    e = registries_conf_match(&c, "docker.io", "library/alpine");
     CHECK(e != NULL);
     if (e) {
         CHECK_STR(e->prefix, "docker.io");
         CHECK_INT(e->n_mirrors, 2);
         CHECK_STR(e->mirrors[0].location, "mirror.example.com:5000/hub");
         CHECK(!e->mirrors[0].insecure);
-        CHECK_INT(e->mirrors[0].pull, REGCONF_PULL_ALL);
+        CHECK_INT(e->mirrors[0].pull, REGISTRIES_CONF_PULL_ALL);
         CHECK(e->mirrors[1].insecure);
-        CHECK_INT(e->mirrors[1].pull, REGCONF_PULL_DIGEST_ONLY);
+        CHECK_INT(e->mirrors[1].pull, REGISTRIES_CONF_PULL_DIGEST_ONLY);
         char host[300], repo[300];
-        CHECK_INT(regconf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/alpine", host, repo),
+        CHECK_INT(registries_conf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/alpine", host,
+                                             repo),
                   0);
         CHECK_STR(host, "mirror.example.com:5000");
         CHECK_STR(repo, "hub/library/alpine");
-        CHECK_INT(
-            regconf_mirror_ref(e, &e->mirrors[1], "index.docker.io", "library/alpine", host, repo),
-            0);
+        CHECK_INT(registries_conf_mirror_ref(e, &e->mirrors[1], "index.docker.io", "library/alpine",
+                                             host, repo),
+                  0);
         CHECK_STR(host, "second.example.com");
         CHECK_STR(repo, "library/alpine");
     }
     /* Docker Hub's other names match docker.io; the longer prefix wins */
-    CHECK(regconf_match(&c, "registry-1.docker.io", "library/alpine") == e);
-    e = regconf_match(&c, "docker.io", "library/special/app");
+    CHECK(registries_conf_match(&c, "registry-1.docker.io", "library/alpine") == e);
+    e = registries_conf_match(&c, "docker.io", "library/special/app");
     CHECK(e != NULL);
     if (e) {
         CHECK_STR(e->prefix, "docker.io/library/special");
         CHECK_INT(e->n_mirrors, 2);
         CHECK(e->mirrors[1].insecure);
         char host[300], repo[300];
-        CHECK_INT(
-            regconf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/special/app", host, repo),
-            0);
+        CHECK_INT(registries_conf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/special/app",
+                                             host, repo),
+                  0);
         CHECK_STR(host, "special.example.com");
         CHECK_STR(repo, "s/app");
         /* the prefix is the repository itself: the mirror location is its name there */
-        CHECK_INT(regconf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/special", host, repo),
+        CHECK_INT(registries_conf_mirror_ref(e, &e->mirrors[0], "docker.io", "library/special",
+                                             host, repo),
                   0);
         CHECK_STR(repo, "s");
         /* no repository name on a host-only mirror location */
-        CHECK_INT(regconf_mirror_ref(e, &e->mirrors[1], "docker.io", "library/special", host, repo),
+        CHECK_INT(registries_conf_mirror_ref(e, &e->mirrors[1], "docker.io", "library/special",
+                                             host, repo),
                   -EINVAL);
     }
     /* a prefix is matched at path boundaries only */
-    e = regconf_match(&c, "docker.io", "library/specialist");
+    e = registries_conf_match(&c, "docker.io", "library/specialist");
     CHECK(e && strcmp(e->prefix, "docker.io") == 0);
-    e = regconf_match(&c, "evil.example.com", NULL);
+    e = registries_conf_match(&c, "evil.example.com", NULL);
     CHECK(e && e->blocked);
     /* wildcards */
-    e = regconf_match(&c, "a.corp.example:5000", NULL);
+    e = registries_conf_match(&c, "a.corp.example:5000", NULL);
     CHECK(e && e->insecure);
-    CHECK(regconf_match(&c, "a.b.corp.example", "x") != NULL);
-    CHECK(regconf_match(&c, "corp.example", NULL) == NULL);
-    CHECK(regconf_match(&c, "xcorp.example", NULL) == NULL);
-    regconf_free(&c);
+    CHECK(registries_conf_match(&c, "a.b.corp.example", "x") != NULL);
+    CHECK(registries_conf_match(&c, "corp.example", NULL) == NULL);
+    CHECK(registries_conf_match(&c, "xcorp.example", NULL) == NULL);
+    registries_conf_free(&c);
 }
 
 static void test_v1_and_digest_only(void)
 {
-    struct regconf c;
+    struct registries_conf c;
     CHECK_INT(parse("[registries.search]\nregistries = ['docker.io']\n"
                     "[registries.insecure]\nregistries = [\"a.example:5000\",\n"
                     "  \"b.example\", # trailing comma next\n]\n"
@@ -133,35 +136,35 @@ static void test_v1_and_digest_only(void)
                     "[[registry.mirror]]\nlocation=\"mm.example\"\n",
                     &c),
               0);
-    const struct regconf_registry *e = regconf_match(&c, "a.example:5000", NULL);
+    const struct registries_conf_registry *e = registries_conf_match(&c, "a.example:5000", NULL);
     CHECK(e && e->insecure && !e->blocked);
-    e = regconf_match(&c, "b.example", "r");
+    e = registries_conf_match(&c, "b.example", "r");
     CHECK(e && e->insecure && e->blocked);
-    e = regconf_match(&c, "docker.io", "r");
+    e = registries_conf_match(&c, "docker.io", "r");
     CHECK(e == NULL);
-    e = regconf_match(&c, "m.example", "r");
-    CHECK(e && e->n_mirrors == 1 && e->mirrors[0].pull == REGCONF_PULL_DIGEST_ONLY);
-    regconf_free(&c);
+    e = registries_conf_match(&c, "m.example", "r");
+    CHECK(e && e->n_mirrors == 1 && e->mirrors[0].pull == REGISTRIES_CONF_PULL_DIGEST_ONLY);
+    registries_conf_free(&c);
 }
 
 static void test_toml_details(void)
 {
-    struct regconf c;
+    struct registries_conf c;
     /* escapes, CRLF, dotted and quoted keys, numbers and dates skipped, empty file */
     CHECK_INT(parse("", &c), 0);
     CHECK_INT(c.n, 0);
-    regconf_free(&c);
+    registries_conf_free(&c);
     CHECK_INT(parse("a.b = 1\r\n\"quoted key\" = -3.5e2\r\nd = 1979-05-27T07:32:00Z\r\n"
                     "[[registry]]\r\nlocation = \"h\\u0069.example\"\r\nx.y = { z = [1, [2]] }\r\n",
                     &c),
               0);
-    CHECK(regconf_match(&c, "hi.example", NULL) != NULL);
-    regconf_free(&c);
+    CHECK(registries_conf_match(&c, "hi.example", NULL) != NULL);
+    registries_conf_free(&c);
     /* a top-level inline array of registries */
     CHECK_INT(parse("registry = [{location = \"i.example\", insecure = true}]\n", &c), 0);
-    const struct regconf_registry *e = regconf_match(&c, "i.example", NULL);
+    const struct registries_conf_registry *e = registries_conf_match(&c, "i.example", NULL);
     CHECK(e && e->insecure);
-    regconf_free(&c);
+    registries_conf_free(&c);
 
     static const char *const bad[] = {
         "[[registry]]\nlocation = \"unterminated\n",
@@ -188,46 +191,46 @@ static void test_toml_details(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";
-        int rc = regconf_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err));
+        int rc = registries_conf_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err));
         CHECK_INT(rc, -EINVAL);
         CHECK(err[0] != '\0');
         if (rc != -EINVAL) fprintf(stderr, "    accepted: %s", bad[i]);
-        regconf_free(&c);
+        registries_conf_free(&c);
     }
     /* NUL bytes and oversized input */
     char err[64];
-    CHECK_INT(regconf_parse("a=1\0b", 5, &c, err, sizeof(err)), -EINVAL);
+    CHECK_INT(registries_conf_parse("a=1\0b", 5, &c, err, sizeof(err)), -EINVAL);
     /* many registries: bounded */
-    size_t cap = 64 * (REGCONF_MAX_REGISTRIES + 10);
+    size_t cap = 64 * (REGISTRIES_CONF_MAX_REGISTRIES + 10);
     char *big = malloc(cap);
     size_t n = 0;
-    for (int i = 0; i < REGCONF_MAX_REGISTRIES + 5; i++)
+    for (int i = 0; i < REGISTRIES_CONF_MAX_REGISTRIES + 5; i++)
         n += (size_t)snprintf(big + n, cap - n, "[[registry]]\nlocation = \"r%d.example\"\n", i);
-    CHECK_INT(regconf_parse(big, n, &c, err, sizeof(err)), -EINVAL);
+    CHECK_INT(registries_conf_parse(big, n, &c, err, sizeof(err)), -EINVAL);
     free(big);
     /* too many mirrors */
     char mirrors[4096];
     n = (size_t)snprintf(mirrors, sizeof(mirrors), "[[registry]]\nlocation=\"a.example\"\n");
-    for (int i = 0; i < REGCONF_MAX_MIRRORS + 1; i++)
+    for (int i = 0; i < REGISTRIES_CONF_MAX_MIRRORS + 1; i++)
         n += (size_t)snprintf(mirrors + n, sizeof(mirrors) - n,
                               "[[registry.mirror]]\nlocation=\"m%d.example\"\n", i);
-    CHECK_INT(regconf_parse(mirrors, n, &c, err, sizeof(err)), -EINVAL);
+    CHECK_INT(registries_conf_parse(mirrors, n, &c, err, sizeof(err)), -EINVAL);
 }
 
 static void test_load(void)
 {
-    struct regconf c;
-    CHECK_INT(regconf_load("/nonexistent/registries.conf", &c), -ENOENT);
-    char path[] = "/tmp/registryfs-unit-regconfXXXXXX";
+    struct registries_conf c;
+    CHECK_INT(registries_conf_load("/nonexistent/registries.conf", &c), -ENOENT);
+    char path[] = "/tmp/registryfs-unit-registries_confXXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     const char text[] = "[[registry]]\nlocation = \"l.example\"\nblocked = true\n";
     CHECK_INT(write(fd, text, sizeof(text) - 1), (long)sizeof(text) - 1);
     close(fd);
-    CHECK_INT(regconf_load(path, &c), 0);
-    const struct regconf_registry *e = regconf_match(&c, "l.example", NULL);
+    CHECK_INT(registries_conf_load(path, &c), 0);
+    const struct registries_conf_registry *e = registries_conf_match(&c, "l.example", NULL);
     CHECK(e && e->blocked);
-    regconf_free(&c);
+    registries_conf_free(&c);
 
     /* drop-ins: PATH.d/NAME.conf in name order, the same prefix replaced */
     char dropdir[64], file[128];
@@ -249,21 +252,21 @@ static void test_load(void)
     f = fopen(file, "w");
     fputs("garbage", f);
     fclose(f);
-    CHECK_INT(regconf_load_all(path, &c), 0);
+    CHECK_INT(registries_conf_load_all(path, &c), 0);
     CHECK_INT(c.n, 2);
-    e = regconf_match(&c, "l.example", NULL);
+    e = registries_conf_match(&c, "l.example", NULL);
     CHECK(e && e->insecure && !e->blocked); /* 20-b replaced 10-a, which replaced the file */
-    CHECK(regconf_match(&c, "n.example", NULL) != NULL);
-    regconf_free(&c);
+    CHECK(registries_conf_match(&c, "n.example", NULL) != NULL);
+    registries_conf_free(&c);
     /* only drop-ins */
     unlink(path);
-    CHECK_INT(regconf_load_all(path, &c), 0);
+    CHECK_INT(registries_conf_load_all(path, &c), 0);
     CHECK_INT(c.n, 2);
-    regconf_free(&c);
+    registries_conf_free(&c);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dropdir);
     CHECK_INT(system(cmd), 0);
-    CHECK_INT(regconf_load_all(path, &c), -ENOENT);
+    CHECK_INT(registries_conf_load_all(path, &c), -ENOENT);
 }
 
 int main(void)
