@@ -6,10 +6,10 @@
  * `[registries.block]` lists. Everything else in the file (aliases, search registries,
  * short-name mode, credential helpers) is read and ignored.
  *
- * A small TOML parser for exactly that much of TOML: tables, arrays of tables, bare/quoted
- * and dotted keys, basic and literal strings, booleans, numbers, arrays and inline tables.
- * Anything it cannot parse makes the whole file unusable (-EINVAL with the line), so a typo
- * never silently turns TLS verification off. Bounded: file size, tables, mirrors, nesting.
+ * The text is read by the TOML-subset parser of toml_subset.h: anything it cannot parse makes
+ * the whole file unusable (-EINVAL with the line), so a typo never silently turns TLS
+ * verification off. Bounded: file size, tables, mirrors, nesting.
+ * registries_conf.c builds and matches the tables, registries_conf_files.c reads the files.
  */
 #ifndef REGISTRYFS_REGISTRIES_CONF_H
 #define REGISTRYFS_REGISTRIES_CONF_H

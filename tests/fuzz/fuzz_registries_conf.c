@@ -1,5 +1,5 @@
 /*
- * registries.conf (the TOML subset of transport/registries_conf.c): registries_conf_parse from
+ * registries.conf (the TOML subset of transport/toml_subset.c): registries_conf_parse from
  * memory, then registries_conf_match and registries_conf_mirror_ref for references derived from
  * each entry's own prefix and for fixed ones. Invariants: bounded counts, terminated strings; an
  * entry's own prefix finds an entry; a mirror reference is a valid host and repository name.
