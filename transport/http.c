@@ -44,8 +44,8 @@ void http_response_free(struct http_response *resp)
     buf_free(&resp->error_body);
 }
 
-/* Forget the previous response of a redirect chain or of an earlier attempt. */
-static void response_clear_headers(struct http_response *resp)
+/* The fields take_headers fills. */
+static void clear_header_fields(struct http_response *resp)
 {
     resp->content_type[0] = '\0';
     resp->content_range[0] = '\0';
@@ -57,6 +57,12 @@ static void response_clear_headers(struct http_response *resp)
     resp->www_authenticate_cut = false;
     resp->link_next[0] = '\0';
     resp->link_malformed = false;
+}
+
+/* Forget the previous response of a redirect chain or of an earlier attempt. */
+static void response_clear_headers(struct http_response *resp)
+{
+    clear_header_fields(resp);
     resp->body_bytes = 0;
     buf_reset(&resp->error_body);
 }
@@ -107,6 +113,7 @@ bool http_tls_verify_failed(const struct http_response *resp)
 
 struct transfer {
     struct http_pool *pool;
+    CURL *h;
     const struct http_request *req;
     struct http_response *resp;
     int64_t last_activity_ms; /* monotonic: when the last byte arrived or left */
@@ -190,40 +197,67 @@ static int64_t parse_content_length(const char *value)
     return v;
 }
 
+/* Header values we read are cut to this (as a whole header line used to be): a bound on the
+ * work a hostile registry can ask of the parsers below. */
+#define HEADER_VALUE_MAX (LINK_URL_MAX + 64)
+
+/* The index-th header called name of the response being received (request -1: the latest of
+ * a redirect chain; CURLH_HEADER: neither 1xx, CONNECT nor trailers), copied as copy_value
+ * does; *amount: how many there are. false when there is none. */
+static bool header_at(CURL *h, const char *name, size_t index, char *out, size_t outlen,
+                      size_t *amount)
+{
+    struct curl_header *hdr;
+    if (curl_easy_header(h, name, index, CURLH_HEADER, -1, &hdr) != CURLHE_OK) return false;
+    if (amount) *amount = hdr->amount;
+    copy_value(out, outlen, hdr->value, strnlen(hdr->value, HEADER_VALUE_MAX));
+    return true;
+}
+
+/* The last header called name: of repeated single-valued headers, the last one counts. */
+static bool header_last(CURL *h, const char *name, char *out, size_t outlen)
+{
+    size_t amount = 0;
+    if (!header_at(h, name, 0, out, outlen, &amount)) return false;
+    return amount <= 1 || header_at(h, name, amount - 1, out, outlen, NULL);
+}
+
+/* At the end of a response's header block: the headers we use, as curl parsed and keeps them
+ * (curl_easy_header). Called again after trailers: the fields are filled afresh. */
+static void take_headers(struct transfer *t)
+{
+    struct http_response *resp = t->resp;
+    char value[HEADER_VALUE_MAX];
+    clear_header_fields(resp);
+    header_last(t->h, "Content-Type", resp->content_type, sizeof(resp->content_type));
+    header_last(t->h, "Content-Range", resp->content_range, sizeof(resp->content_range));
+    header_last(t->h, "Range", resp->range, sizeof(resp->range));
+    header_last(t->h, "Location", resp->location, sizeof(resp->location));
+    header_last(t->h, "Docker-Content-Digest", resp->docker_content_digest,
+                sizeof(resp->docker_content_digest));
+    if (header_last(t->h, "Content-Length", value, sizeof(value)))
+        resp->content_length = parse_content_length(value);
+    for (size_t i = 0, n = 1;
+         i < n && header_at(t->h, "WWW-Authenticate", i, value, sizeof(value), &n); i++)
+        on_auth_header(resp, value);
+    for (size_t i = 0, n = 1; i < n && header_at(t->h, "Link", i, value, sizeof(value), &n); i++)
+        on_link_header(resp, value);
+}
+
+/* Status lines start a response; the empty line ends its header block. The header lines in
+ * between are curl's to parse. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t len = size * nmemb;
-    char line[LINK_URL_MAX + 64];
     t->last_activity_ms = monotonic_ms_now();
-    copy_value(line, sizeof(line), data, len);
-    if (strncmp(line, "HTTP/", 5) == 0) {
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        char line[128];
+        copy_value(line, sizeof(line), data, len);
         on_status_line(t->resp, line);
-        return len;
+    } else if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) {
+        take_headers(t);
     }
-    char *colon = strchr(line, ':');
-    if (!colon) return len;
-    *colon = '\0';
-    char value[sizeof(line)];
-    copy_value(value, sizeof(value), colon + 1, strlen(colon + 1));
-    struct http_response *resp = t->resp;
-    if (strcasecmp(line, "content-type") == 0)
-        copy_value(resp->content_type, sizeof(resp->content_type), value, strlen(value));
-    else if (strcasecmp(line, "content-range") == 0)
-        copy_value(resp->content_range, sizeof(resp->content_range), value, strlen(value));
-    else if (strcasecmp(line, "range") == 0)
-        copy_value(resp->range, sizeof(resp->range), value, strlen(value));
-    else if (strcasecmp(line, "www-authenticate") == 0)
-        on_auth_header(resp, value);
-    else if (strcasecmp(line, "link") == 0)
-        on_link_header(resp, value);
-    else if (strcasecmp(line, "location") == 0)
-        copy_value(resp->location, sizeof(resp->location), value, strlen(value));
-    else if (strcasecmp(line, "docker-content-digest") == 0)
-        copy_value(resp->docker_content_digest, sizeof(resp->docker_content_digest), value,
-                   strlen(value));
-    else if (strcasecmp(line, "content-length") == 0)
-        resp->content_length = parse_content_length(value);
     return len;
 }
 
@@ -466,6 +500,7 @@ static int perform_once(struct http_pool *pool, const struct http_request *req,
         free_headers(headers);
         return -ENOMEM;
     }
+    t.h = h;
     int rc = set_options(h, pool, req, headers, &t);
     struct slots *slot =
         !rc && req->cls == HTTP_BLOB ? http_pool_transfer_slots(pool, has_upload(req)) : NULL;
