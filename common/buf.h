@@ -13,8 +13,8 @@ struct buf {
 
 void buf_init(struct buf *b, size_t limit);
 /* -EFBIG when the limit would be exceeded, -ENOMEM on allocation failure. */
-int buf_append(struct buf *b, const void *data, size_t len);
-int buf_set(struct buf *b, const void *data, size_t len);
+int buf_append(struct buf *b, const void *data, size_t len) __attribute__((warn_unused_result));
+int buf_set(struct buf *b, const void *data, size_t len) __attribute__((warn_unused_result));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 

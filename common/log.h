@@ -11,7 +11,7 @@ int log_init(bool debug, const char *file);
 /* Lines above level are dropped (default info; debug also turns on log_debug_enabled()). */
 void log_set_level(enum log_level level);
 /* "error", "warn", "info" or "debug" -> 0; anything else -> -1. */
-int log_parse_level(const char *text, enum log_level *level);
+int log_parse_level(const char *text, enum log_level *level) __attribute__((warn_unused_result));
 void log_use_syslog(void);
 bool log_debug_enabled(void);
 /* SIGHUP reopens the log file (logrotate): from the init callback, i.e. after libfuse installed

@@ -20,7 +20,8 @@ struct packlist {
 };
 
 /* Packs a sorted list (the caller sorts). -EFBIG beyond 4 GiB of characters, -ENOMEM. */
-int packlist_from(const struct strlist *sorted, struct packlist *out);
+int packlist_from(const struct strlist *sorted, struct packlist *out)
+    __attribute__((warn_unused_result));
 const char *packlist_at(const struct packlist *p, size_t i);
 /* First index whose string is >= key (len when none). */
 size_t packlist_lower_bound(const struct packlist *p, const char *key);

@@ -6,6 +6,6 @@
 
 /* A decimal number with an optional K, M, G or T suffix (powers of 1024, case-insensitive,
  * an optional trailing "B" or "iB"). 0, or -EINVAL for anything else or an overflow. */
-int parse_size(const char *text, uint64_t *out);
+int parse_size(const char *text, uint64_t *out) __attribute__((warn_unused_result));
 
 #endif

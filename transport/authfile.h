@@ -31,7 +31,8 @@ bool credential_present(const struct credential *c);
  * characters (they would end a header line or a helper's protocol line). */
 bool credential_field_valid(const char *s);
 /* Deep copy; 0 or -ENOMEM. */
-int credential_copy(struct credential *dst, const struct credential *src);
+int credential_copy(struct credential *dst, const struct credential *src)
+    __attribute__((warn_unused_result));
 
 /*
  * The search order when no -o authfile= is given (containers-auth.json(5)):
@@ -43,12 +44,13 @@ int credential_copy(struct credential *dst, const struct credential *src);
  */
 #define AUTHFILE_SEARCH_MAX 5
 size_t authfile_search_paths(char out[][PATH_MAX]);
-int authfile_default_path(char *out, size_t outlen);
+int authfile_default_path(char *out, size_t outlen) __attribute__((warn_unused_result));
 
 /* The key under which a registry's entries are filed: the host[:port] without scheme or
  * path, lower-case host, Docker Hub's spellings (docker.io, index.docker.io,
  * registry-1.docker.io, https://index.docker.io/v1/) all as "docker.io". */
-int authfile_normalize_host(const char *hostport, char *out, size_t outlen);
+int authfile_normalize_host(const char *hostport, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
 
 struct authfile;
 
@@ -59,10 +61,12 @@ struct authfile;
  * Unusable entries (bad base64, no password) are skipped with a reason in err too.
  */
 int authfile_parse(const char *json, size_t len, bool legacy, const char *hostport,
-                   struct authfile **out, char *err, size_t errlen);
+                   struct authfile **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Reads and parses path (legacy when its name is .dockercfg). -ENOENT when it does not exist;
  * -EINVAL/-EFBIG/-EACCES as above (logged, without any secret). */
-int authfile_load(const char *path, const char *hostport, struct authfile **out);
+int authfile_load(const char *path, const char *hostport, struct authfile **out)
+    __attribute__((warn_unused_result));
 void authfile_free(struct authfile *af);
 
 /*
@@ -70,7 +74,8 @@ void authfile_free(struct authfile *af);
  * entry whose key is the host or host/NAMESPACE with the longest NAMESPACE that is repo or a
  * path prefix of it. 1 found (out filled), 0 none (out empty), -ENOMEM.
  */
-int authfile_lookup(const struct authfile *af, const char *repo, struct credential *out);
+int authfile_lookup(const struct authfile *af, const char *repo, struct credential *out)
+    __attribute__((warn_unused_result));
 
 /* The credential helper for the host: credHelpers[host], else credsStore; NULL when none. */
 const char *authfile_helper(const struct authfile *af);

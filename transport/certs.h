@@ -24,7 +24,8 @@ struct tls_certs;
  * one: 0 with *out NULL (system trust only). A .cert without its .key (or the reverse), an
  * unreadable or unparsable file: -EINVAL with a log line naming the file.
  */
-int certs_load(const char *cert_dir, const char *hostport, struct tls_certs **out);
+int certs_load(const char *cert_dir, const char *hostport, struct tls_certs **out)
+    __attribute__((warn_unused_result));
 void certs_free(struct tls_certs *c);
 
 /* The directories certs_load searches for hostport, in order; NULL-terminated list of
@@ -39,6 +40,6 @@ const char *certs_describe(const struct tls_certs *c);
 
 /* Sets the curl options on an easy handle: the extra CAs (added to the default store from an
  * SSL_CTX callback) and the client certificate and key. c may be NULL. 0 or -EIO. */
-int certs_apply(const struct tls_certs *c, CURL *h);
+int certs_apply(const struct tls_certs *c, CURL *h) __attribute__((warn_unused_result));
 
 #endif

@@ -19,10 +19,12 @@
  * 0 when the helper has none for server ("credentials not found"), else -errno (-ENOENT: no
  * such helper, -ETIMEDOUT, -EIO: it failed or answered garbage), logged without its output.
  */
-int credhelper_get(const char *name, const char *server, struct credential *out);
+int credhelper_get(const char *name, const char *server, struct credential *out)
+    __attribute__((warn_unused_result));
 
 /* Parses a helper's answer. Username "<token>" means Secret is an identity token.
  * 1 credentials, 0 empty ones, -EINVAL malformed, -ENOMEM. */
-int credhelper_parse(const char *json, size_t len, struct credential *out);
+int credhelper_parse(const char *json, size_t len, struct credential *out)
+    __attribute__((warn_unused_result));
 
 #endif

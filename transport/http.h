@@ -25,7 +25,7 @@ struct http_pool;
 struct tls_certs;
 
 /* No network I/O. tls_verify false turns off peer and host verification. */
-int http_pool_new(bool tls_verify, struct http_pool **out);
+int http_pool_new(bool tls_verify, struct http_pool **out) __attribute__((warn_unused_result));
 /* Extra CAs and a client certificate for every request of the pool (certs.h); NULL for none.
  * Not owned: it must outlive the pool. Set before the first request. */
 void http_pool_set_certs(struct http_pool *pool, const struct tls_certs *certs);
@@ -136,8 +136,8 @@ struct http_request {
  * 0 when an HTTP response arrived, whatever its status; -EIO on a transport failure;
  * on_body's error when it aborted; -ENOMEM.
  */
-int http_perform(struct http_pool *pool, const struct http_request *req,
-                 struct http_response *resp);
+int http_perform(struct http_pool *pool, const struct http_request *req, struct http_response *resp)
+    __attribute__((warn_unused_result));
 
 /* Whether the calling thread's last http_perform got no usable answer: no HTTP response at
  * all (refused, reset, timed out), or 429/5xx after its retries. A malformed or unexpected

@@ -15,6 +15,6 @@
  * is "next" in one Link header value, which may list several links separated by commas.
  * 1 with the URI reference in out, 0 when there is none, -EINVAL when malformed or too long.
  */
-int link_find_next(const char *value, char *out, size_t outlen);
+int link_find_next(const char *value, char *out, size_t outlen) __attribute__((warn_unused_result));
 
 #endif

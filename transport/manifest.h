@@ -50,7 +50,7 @@ struct manifest {
 /* 0, or -EIO with a one-line reason in err. content_type (may be NULL) is the HTTP
  * Content-Type, used only when the JSON has no mediaType. */
 int manifest_parse(const char *bytes, size_t len, const char *content_type, struct manifest *out,
-                   char *err, size_t errlen);
+                   char *err, size_t errlen) __attribute__((warn_unused_result));
 void manifest_free(struct manifest *m);
 
 /* The index entry for os/arch[/variant] (variant NULL or "" matches any, preferring none or

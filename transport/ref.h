@@ -48,13 +48,16 @@ struct registry_addr {
 };
 
 /* "[http://|https://]HOST[:PORT][/]" → addr. -EINVAL when malformed. */
-int ref_parse_registry(const char *text, struct registry_addr *out);
+int ref_parse_registry(const char *text, struct registry_addr *out)
+    __attribute__((warn_unused_result));
 
 /* Sets scheme ("https" or "http") and rebuilds endpoint from it; scheme_given is unchanged.
  * For the ping's http fallback. -EINVAL for any other scheme. */
-int ref_set_scheme(struct registry_addr *addr, const char *scheme);
+int ref_set_scheme(struct registry_addr *addr, const char *scheme)
+    __attribute__((warn_unused_result));
 
 /* Docker Hub puts one-component names under library/. Writes the name to use on the wire. */
-int ref_wire_repo(const struct registry_addr *addr, const char *repo, char *out, size_t outlen);
+int ref_wire_repo(const struct registry_addr *addr, const char *repo, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
 
 #endif

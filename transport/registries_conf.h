@@ -52,13 +52,15 @@ struct registries_conf {
 
 /* Parses text. 0, or -EINVAL with "line N: why" in err; -ENOMEM, -EFBIG. */
 int registries_conf_parse(const char *text, size_t len, struct registries_conf *out, char *err,
-                          size_t errlen);
+                          size_t errlen) __attribute__((warn_unused_result));
 /* Reads and parses path: -ENOENT when it does not exist (quietly), other errors logged. */
-int registries_conf_load(const char *path, struct registries_conf *out);
+int registries_conf_load(const char *path, struct registries_conf *out)
+    __attribute__((warn_unused_result));
 /* registries_conf_load, then the drop-in files PATH.d/NAME.conf in name order (as
  * /etc/containers/registries.conf.d/), an entry with the prefix of an earlier one replacing it.
  * A drop-in that does not parse is skipped (logged). -ENOENT when none of them exists. */
-int registries_conf_load_all(const char *path, struct registries_conf *out);
+int registries_conf_load_all(const char *path, struct registries_conf *out)
+    __attribute__((warn_unused_result));
 void registries_conf_free(struct registries_conf *c);
 
 /*
@@ -77,6 +79,6 @@ registries_conf_match(const struct registries_conf *c, const char *hostport, con
 int registries_conf_mirror_ref(const struct registries_conf_registry *e,
                                const struct registries_conf_mirror *m, const char *hostport,
                                const char *repo, char mhost[REF_HOST_MAX + 8],
-                               char mrepo[REF_NAME_MAX + 1]);
+                               char mrepo[REF_NAME_MAX + 1]) __attribute__((warn_unused_result));
 
 #endif

@@ -237,7 +237,8 @@ static int ping_once(struct registry *r, int attempts, struct http_response *res
 static void set_scheme(struct registry *r, const char *scheme)
 {
     pthread_mutex_lock(&r->lock);
-    ref_set_scheme(&r->addr, scheme);
+    int rc = ref_set_scheme(&r->addr, scheme);
+    (void)rc; /* "https" or "http": it cannot fail */
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -23,7 +23,7 @@
 /* Initialises libcurl once for the process (curl_global_init is not safe to race); call it
  * from main before any thread starts. Later calls are no-ops returning the first result.
  * registry_new calls it too, as a safety net. 0 or -EIO. */
-int transport_global_init(void);
+int transport_global_init(void) __attribute__((warn_unused_result));
 /* At exit, after every registry_free; optional (keeps leak checkers quiet). */
 void transport_global_cleanup(void);
 
@@ -40,7 +40,8 @@ struct registry;
 
 /* Parses the address, sets up libcurl, reads the registries.conf entry and the certs.d
  * directories of the host; does no network I/O. -EINVAL for a bad address. */
-int registry_new(const struct registry_options *opt, struct registry **out);
+int registry_new(const struct registry_options *opt, struct registry **out)
+    __attribute__((warn_unused_result));
 void registry_free(struct registry *r);
 
 const struct registry_addr *registry_addr(const struct registry *r);
@@ -53,14 +54,15 @@ const struct registry_addr *registry_addr(const struct registry *r);
  * else -EIO (a TLS verification failure is logged as such) / -EACCES (also: blocked in
  * registries.conf).
  */
-int registry_ping(struct registry *r);
+int registry_ping(struct registry *r) __attribute__((warn_unused_result));
 
 /* /v2/_catalog, following Link rel="next" until the end. Invalid names are skipped with a log
  * line. -ENOTSUP when the registry has no catalog (404, 401/403 on it, or UNSUPPORTED). */
-int registry_catalog(struct registry *r, struct strlist *repos);
+int registry_catalog(struct registry *r, struct strlist *repos) __attribute__((warn_unused_result));
 
 /* /v2/REPO/tags/list, paginated. -ENOENT when the repository does not exist. */
-int registry_tags(struct registry *r, const char *repo, struct strlist *tags);
+int registry_tags(struct registry *r, const char *repo, struct strlist *tags)
+    __attribute__((warn_unused_result));
 
 /*
  * GET /v2/REPO/manifests/REF (REF is a tag or a digest) with an Accept of OCI manifest+index
@@ -69,7 +71,8 @@ int registry_tags(struct registry *r, const char *repo, struct strlist *tags);
  * "sha256:<hex>". When REF is a digest the bytes are verified against it (-EIO on mismatch).
  */
 int registry_get_manifest(struct registry *r, const char *repo, const char *ref, struct buf *body,
-                          char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1]);
+                          char media_type[MEDIA_TYPE_MAX], char digest_out[DIGEST_STR_LEN + 1])
+    __attribute__((warn_unused_result));
 
 /* Receives blob bytes in order; returning non-zero (-errno) aborts the transfer with it. */
 typedef int (*blob_sink_fn)(const void *data, size_t len, void *ctx);
@@ -85,7 +88,8 @@ typedef int (*blob_sink_fn)(const void *data, size_t len, void *ctx);
  * Does not verify the digest: the caller hashes.
  */
 int registry_get_blob(struct registry *r, const char *repo, const char *digest, uint64_t offset,
-                      uint64_t end, blob_sink_fn sink, void *ctx);
+                      uint64_t end, blob_sink_fn sink, void *ctx)
+    __attribute__((warn_unused_result));
 
 /* Concurrent blob transfers per direction (-o max_transfers), 1..HTTP_MAX_TRANSFERS. */
 void registry_set_max_transfers(struct registry *r, int n);

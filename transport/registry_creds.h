@@ -18,14 +18,14 @@ struct reg_creds;
 /* authfile: -o authfile= (NULL: the default search, redone when files appear). hostport: the
  * registry as named by the user; docker_hub: it is Docker Hub. No I/O yet. */
 int reg_creds_new(const char *authfile, const char *hostport, bool docker_hub,
-                  struct reg_creds **out);
+                  struct reg_creds **out) __attribute__((warn_unused_result));
 void reg_creds_free(struct reg_creds *c);
 
 /* Credentials for repo (wire name; NULL for the registry itself). 1 found (out filled, free
  * with credential_clear; source says where from, for log lines), 0 none (source says where we
  * looked), -ENOMEM. */
 int reg_creds_get(struct reg_creds *c, const char *repo, struct credential *out, char *source,
-                  size_t srclen);
+                  size_t srclen) __attribute__((warn_unused_result));
 
 /* The registry or its token service refused what reg_creds_get gave: the next request asks the
  * helper again (at most every 30 s). */

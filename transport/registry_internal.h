@@ -87,16 +87,18 @@ struct reg_call {
  * debug level. Returns what http_perform returns (-EACCES without a request when the registry
  * is blocked); resp holds the final response.
  */
-int reg_perform(struct registry *r, const struct reg_call *call, struct http_response *resp);
+int reg_perform(struct registry *r, const struct reg_call *call, struct http_response *resp)
+    __attribute__((warn_unused_result));
 
 /* endpoint + path (printf-style). 0 or -ENAMETOOLONG. */
 int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5))) __attribute__((warn_unused_result));
 /* The endpoint as it is now (copied under the lock). */
 void reg_endpoint(struct registry *r, char *out, size_t outlen);
 
 /* The wire name of repo; -EINVAL (logged at debug) when it is not a valid name. */
-int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX + 1]);
+int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX + 1])
+    __attribute__((warn_unused_result));
 
 /* -ENOENT for 404, -EACCES for 401/403, 0 for 2xx, else -EIO. */
 int reg_status_errno(long status);
@@ -119,15 +121,16 @@ struct target {
 };
 
 /* Validates the name, builds the scope (pull,push) and the URL endpoint + /v2/WIRE + suffix. */
-int reg_target_of(struct registry *r, const char *repo, const char *suffix, struct target *t);
+int reg_target_of(struct registry *r, const char *repo, const char *suffix, struct target *t)
+    __attribute__((warn_unused_result));
 /* A metadata request of the target, with no body unless the caller adds one. */
 struct reg_call reg_meta_call(const char *method, const struct target *t, int attempts);
 /* One call, its errno and (on failure) one log line. expect: the success status. */
 int reg_perform_expect(struct registry *r, struct reg_call *call, struct http_response *resp,
-                       long expect, const char *what);
+                       long expect, const char *what) __attribute__((warn_unused_result));
 /* The absolute upload URL the registry gave in Location (possibly relative). */
 int reg_upload_location(struct registry *r, const struct http_response *resp, char *out,
-                        size_t outlen);
+                        size_t outlen) __attribute__((warn_unused_result));
 
 /* ---- mirrors (registry_mirror.c) ---- */
 

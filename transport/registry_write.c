@@ -94,7 +94,8 @@ static void cancel_upload(struct registry *r, const char *scope, const char *loc
                             .upload_fd = -1};
     struct http_response resp;
     http_response_init(&resp);
-    reg_perform(r, &call, &resp); /* best effort: the registry expires stale uploads anyway */
+    int rc = reg_perform(r, &call, &resp);
+    (void)rc; /* best effort: the registry expires stale uploads anyway */
     http_response_free(&resp);
 }
 

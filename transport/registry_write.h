@@ -14,11 +14,13 @@
 
 /* HEAD /v2/REPO/blobs/DIGEST: 0 when the repository has it (*size set when size != NULL),
  * -ENOENT when it does not. */
-int registry_blob_exists(struct registry *r, const char *repo, const char *digest, uint64_t *size);
+int registry_blob_exists(struct registry *r, const char *repo, const char *digest, uint64_t *size)
+    __attribute__((warn_unused_result));
 
 /* POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=FROM: 0 when mounted (201). -ENOENT when the
  * registry wants a normal upload instead (202; the upload it opened is cancelled). */
-int registry_blob_mount(struct registry *r, const char *repo, const char *digest, const char *from);
+int registry_blob_mount(struct registry *r, const char *repo, const char *digest, const char *from)
+    __attribute__((warn_unused_result));
 
 /*
  * Uploads `size` bytes read from fd (from offset 0, with pread: the fd's position is not used)
@@ -35,25 +37,29 @@ struct upload_ctl {
                           when an attempt starts over) */
 };
 int registry_upload_blob(struct registry *r, const char *repo, const char *digest, int fd,
-                         uint64_t size, const struct upload_ctl *ctl);
+                         uint64_t size, const struct upload_ctl *ctl)
+    __attribute__((warn_unused_result));
 
 /* Like registry_upload_blob, with a body of unknown length produced while it is sent
  * (chunked): read(ctx, buf, len) returns bytes, 0 at the end, -errno to abort. One attempt,
  * no replay: on failure the caller uploads again from a file. */
 int registry_upload_blob_stream(struct registry *r, const char *repo, const char *digest,
-                                ssize_t (*read)(void *ctx, char *buf, size_t len), void *ctx);
+                                ssize_t (*read)(void *ctx, char *buf, size_t len), void *ctx)
+    __attribute__((warn_unused_result));
 
 /* PUT /v2/REPO/manifests/REF (tag or digest) with Content-Type: media_type and the exact bytes.
  * digest_out (may be NULL) gets the Docker-Content-Digest the registry answered. */
 int registry_put_manifest(struct registry *r, const char *repo, const char *ref,
-                          const char *media_type, const void *bytes, size_t len);
+                          const char *media_type, const void *bytes, size_t len)
+    __attribute__((warn_unused_result));
 
 /* HEAD /v2/REPO/manifests/REF: the digest (Docker-Content-Digest) of what REF points at. */
 int registry_head_manifest(struct registry *r, const char *repo, const char *ref,
-                           char digest[DIGEST_STR_LEN + 1]);
+                           char digest[DIGEST_STR_LEN + 1]) __attribute__((warn_unused_result));
 
 /* DELETE /v2/REPO/manifests/REF (a digest; or a tag, which newer registries untag). -ENOTSUP
  * when the registry refuses (405, UNSUPPORTED, or 400 for a tag reference). */
-int registry_delete_manifest(struct registry *r, const char *repo, const char *ref);
+int registry_delete_manifest(struct registry *r, const char *repo, const char *ref)
+    __attribute__((warn_unused_result));
 
 #endif

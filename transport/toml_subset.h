@@ -38,7 +38,7 @@ struct toml_handler {
 /* Parses text (no NUL bytes), calling h with ctx. 0; -EINVAL with "line N: why" in err (a NUL
  * byte: "NUL byte in the file"); -ENOMEM; or what a handler returned. */
 int toml_parse(const char *text, size_t len, const struct toml_handler *h, void *ctx, char *err,
-               size_t errlen);
+               size_t errlen) __attribute__((warn_unused_result));
 
 /* For handlers: the error "line N: " + fmt in err (the first one only). Returns -EINVAL. */
 int toml_fail(struct toml_parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -39,7 +39,7 @@ static void put_blob(const char *store, const char *hex, size_t size, int age)
     char path[PATH_MAX];
     path_of(path, store, hex);
     *strrchr(path, '/') = '\0';
-    mkdir_p(path, 0755);
+    CHECK_INT(mkdir_p(path, 0755), 0);
     strcat(path, "/data");
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     char *buf = calloc(1, size);
@@ -74,7 +74,7 @@ static void test_count_and_remove(void)
     path_of(src, "a", h1);
     path_of(dst, "b", h1);
     *strrchr(dst, '/') = '\0';
-    mkdir_p(dst, 0755);
+    CHECK_INT(mkdir_p(dst, 0755), 0);
     strcat(dst, "/data");
     CHECK(link(src, dst) == 0); /* stored once, in two stores */
     path_of(src, "a", h3);

@@ -271,8 +271,8 @@ static void test_wire_repo(void)
 {
     struct registry_addr hub, own;
     char out[300];
-    ref_parse_registry("docker.io", &hub);
-    ref_parse_registry("localhost:5000", &own);
+    CHECK_INT(ref_parse_registry("docker.io", &hub), 0);
+    CHECK_INT(ref_parse_registry("localhost:5000", &own), 0);
     CHECK_INT(ref_wire_repo(&hub, "busybox", out, sizeof(out)), 0);
     CHECK_STR(out, "library/busybox");
     CHECK_INT(ref_wire_repo(&hub, "someone/app", out, sizeof(out)), 0);
