@@ -127,8 +127,7 @@ int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
     return m < 0 || (size_t)m >= outlen - n ? -ENAMETOOLONG : 0;
 }
 
-/* Registry text reaches our log: printable ASCII only, and not much of it. */
-static void copy_printable(char *out, size_t outlen, const char *s, size_t max)
+void reg_copy_printable(char *out, size_t outlen, const char *s, size_t max)
 {
     size_t n = 0;
     for (; s[n] && n < max && n + 1 < outlen; n++)
@@ -141,7 +140,7 @@ int reg_wire_repo(struct registry *r, const char *repo, char out[WIRE_REPO_MAX +
     int rc = ref_wire_repo(&r->addr, repo, out, WIRE_REPO_MAX + 1);
     if (rc) {
         char shown[80];
-        copy_printable(shown, sizeof(shown), repo ? repo : "(null)", sizeof(shown) - 1);
+        reg_copy_printable(shown, sizeof(shown), repo ? repo : "(null)", sizeof(shown) - 1);
         log_debug("registry %s: refusing invalid repository name \"%s\"", r->addr.hostport, shown);
     }
     return rc ? -EINVAL : 0;
@@ -173,9 +172,9 @@ static void error_fields(const struct http_response *resp, char *code, size_t co
     const cJSON *e = first_error(root);
     const cJSON *c = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
     const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
-    if (cJSON_IsString(c) && c->valuestring) copy_printable(code, codelen, c->valuestring, 64);
+    if (cJSON_IsString(c) && c->valuestring) reg_copy_printable(code, codelen, c->valuestring, 64);
     if (msg && cJSON_IsString(m) && m->valuestring)
-        copy_printable(msg, msglen, m->valuestring, 160);
+        reg_copy_printable(msg, msglen, m->valuestring, 160);
     cJSON_Delete(root);
 }
 

@@ -93,6 +93,9 @@ int reg_perform(struct registry *r, const struct reg_call *call, struct http_res
 /* endpoint + path (printf-style). 0 or -ENAMETOOLONG. */
 int reg_url(struct registry *r, char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5))) __attribute__((warn_unused_result));
+/* Registry text reaches our log: at most max bytes of s into out, anything but printable
+ * ASCII replaced by '?'. */
+void reg_copy_printable(char *out, size_t outlen, const char *s, size_t max);
 /* The endpoint as it is now (copied under the lock). */
 void reg_endpoint(struct registry *r, char *out, size_t outlen);
 

@@ -68,12 +68,7 @@ static int add_item(struct listing *l, const cJSON *item)
         if (l->invalid++ < INVALID_NAMES_LOGGED) {
             char shown[80] = "(not a string)";
             if (cJSON_IsString(item) && item->valuestring)
-                for (size_t i = 0; i + 1 < sizeof(shown); i++) {
-                    char c = item->valuestring[i];
-                    shown[i] = c >= 0x20 && c < 0x7f ? c : (c ? '?' : '\0');
-                    if (!c) break;
-                    shown[i + 1] = '\0';
-                }
+                reg_copy_printable(shown, sizeof(shown), item->valuestring, sizeof(shown) - 1);
             log_warn("registry %s: %s: skipping invalid name \"%s\"", l->r->addr.hostport, l->what,
                      shown);
         }
