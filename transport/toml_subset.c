@@ -254,25 +254,27 @@ static int parse_key(struct toml_parser *ps, char *out, size_t outlen)
 
 static int parse_value(struct toml_parser *ps, struct toml_value *v, int depth);
 
+/* Consumes c when it comes next. */
+static bool take(struct toml_parser *ps, char c)
+{
+    if (peek(ps) != c) return false;
+    ps->p++;
+    return true;
+}
+
 static int parse_array(struct toml_parser *ps, struct toml_value *v, int depth)
 {
     v->type = TOML_ARRAY;
     ps->p++; /* [ */
     for (;;) {
         skip_blank(ps);
-        if (peek(ps) == ']') {
-            ps->p++;
-            return 0;
-        }
+        if (take(ps, ']')) return 0;
         struct toml_value *item = value_push(v, NULL);
         if (!item) return v->n >= MAX_ITEMS ? toml_fail(ps, "array too long") : -ENOMEM;
         int rc = parse_value(ps, item, depth + 1);
         if (rc) return rc;
         skip_blank(ps);
-        if (peek(ps) == ',') {
-            ps->p++;
-            continue;
-        }
+        if (take(ps, ',')) continue;
         if (peek(ps) != ']') return toml_fail(ps, "expected ',' or ']' in an array");
     }
 }
@@ -283,10 +285,7 @@ static int parse_inline_table(struct toml_parser *ps, struct toml_value *v, int 
     ps->p++; /* { */
     for (;;) {
         skip_blank(ps); /* TOML wants one line; being lenient costs nothing */
-        if (peek(ps) == '}') {
-            ps->p++;
-            return 0;
-        }
+        if (take(ps, '}')) return 0;
         char key[KEY_MAX * 2];
         int rc = parse_key(ps, key, sizeof(key));
         if (rc) return rc;
@@ -298,10 +297,7 @@ static int parse_inline_table(struct toml_parser *ps, struct toml_value *v, int 
         rc = parse_value(ps, item, depth + 1);
         if (rc) return rc;
         skip_blank(ps);
-        if (peek(ps) == ',') {
-            ps->p++;
-            continue;
-        }
+        if (take(ps, ',')) continue;
         if (peek(ps) != '}') return toml_fail(ps, "expected ',' or '}' in an inline table");
     }
 }
