@@ -1,4 +1,9 @@
-/* URLs made fit for a log line: no userinfo, no secret-looking query values. */
+/* URLs made fit for a log line: no userinfo, no secret-looking query values.
+ *
+ * Hand-rolled on purpose, unlike url.c: libcurl's CURLU rejects exactly the malformed URLs a
+ * log most needs to show (a registry's broken Location, say) and rewrites those it accepts
+ * (encoding, an added '/'), so the line would no longer show what was sent. This takes any
+ * string, never allocates, and only ever removes: userinfo, query values, fragments. */
 #include "transport/http.h"
 
 #include <string.h>
