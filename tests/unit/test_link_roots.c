@@ -34,7 +34,7 @@ static void put_blob(const char *root, const char *content, const char *hex_or_n
     char path[PATH_MAX];
     blob_path(root, hex, path, sizeof(path));
     *strrchr(path, '/') = '\0';
-    mkdir_p(path, 0755);
+    CHECK_INT(mkdir_p(path, 0755), 0);
     strcat(path, "/data");
     FILE *f = fopen(path, "w");
     fputs(content, f);
