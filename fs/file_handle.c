@@ -43,27 +43,50 @@ static int open_published(const struct node *n, struct open_file *fh)
     return -EIO;
 }
 
+int file_handle_open_staged(struct stage *s, struct staged_file *f, bool writable,
+                            struct open_file **out)
+{
+    struct open_file *fh = calloc(1, sizeof(*fh));
+    if (!fh) return -ENOMEM;
+    buf_init(&fh->bytes, 0);
+    fh->host = s->host;
+    snprintf(fh->repo, sizeof(fh->repo), "%s", s->repo);
+    fh->stage = s;
+    stage_hold(s);
+    fh->sfile = f;
+    staged_file_hold(s, f);
+    if ((fh->writable = writable)) staged_file_writer_begin(f);
+    *out = fh;
+    return 0;
+}
+
+bool file_handle_end_write(struct open_file *fh)
+{
+    if (!fh || !fh->sfile || !fh->writable) return false;
+    fh->writable = false;
+    staged_file_writer_end(fh->sfile);
+    return true;
+}
+
+static int open_staged_node(const struct node *n, bool writable, struct open_file **out)
+{
+    struct staged_file *f = stage_file_get(n->stage, n->sfile->name);
+    if (!f) return -ENOENT;
+    int rc = file_handle_open_staged(n->stage, f, writable, out);
+    staged_file_put(n->stage, f);
+    return rc;
+}
+
 int file_handle_open(const struct node *n, bool writable, struct open_file **out)
 {
+    if (n->sfile) return open_staged_node(n, writable, out);
+    if (writable) return -EROFS;
     struct open_file *fh = calloc(1, sizeof(*fh));
     if (!fh) return -ENOMEM;
     buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
     fh->host = n->host;
     snprintf(fh->repo, sizeof(fh->repo), "%s", n->repo);
-    int rc = 0;
-    if (n->sfile) {
-        fh->stage = n->stage;
-        stage_hold(fh->stage);
-        fh->sfile = stage_file_get(n->stage, n->sfile->name);
-        if (!fh->sfile)
-            rc = -ENOENT;
-        else if ((fh->writable = writable))
-            __atomic_add_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
-    } else if (writable) {
-        rc = -EROFS;
-    } else {
-        rc = open_published(n, fh);
-    }
+    int rc = open_published(n, fh);
     if (rc) {
         file_handle_close(fh);
         return rc;
@@ -93,7 +116,7 @@ void file_handle_close(struct open_file *fh)
 {
     if (!fh) return;
     if (fh->sfile) {
-        if (fh->writable) __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+        file_handle_end_write(fh);
         staged_file_put(fh->stage, fh->sfile);
     }
     stage_put(fh->stage);

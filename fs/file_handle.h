@@ -27,6 +27,11 @@ struct open_file {
 
 /* Opens n (a NODE_FILE) for reading; staged files may also be opened for writing. */
 int file_handle_open(const struct node *n, bool writable, struct open_file **out);
+/* Opens staged file f of stage s (both held by the handle until it closes). */
+int file_handle_open_staged(struct stage *s, struct staged_file *f, bool writable,
+                            struct open_file **out);
+/* The handle stops writing (the close() that commits); true when it was writing. */
+bool file_handle_end_write(struct open_file *fh);
 ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off);
 void file_handle_close(struct open_file *fh);
 

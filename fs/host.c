@@ -17,7 +17,7 @@
 #include "fs/link_from.h"
 #include "fs/stage.h"
 
-bool host_is_storage_path(const char *address)
+static bool is_storage_path(const char *address)
 {
     return address[0] == '/' || strncmp(address, "./", 2) == 0;
 }
@@ -98,8 +98,8 @@ int host_new(const char *address, const struct rfs_config *cfg, struct host **ou
     struct host *h = calloc(1, sizeof(*h));
     if (!h) return -ENOMEM;
     h->cfg = cfg;
-    int rc = host_is_storage_path(address) ? open_storage_tree(h, address)
-                                           : open_remote(h, address, cfg);
+    int rc =
+        is_storage_path(address) ? open_storage_tree(h, address) : open_remote(h, address, cfg);
     if (rc == 0) rc = link_from_apply(h->blobs, cfg->link_from);
     if (rc) {
         blobcache_free(h->blobs);

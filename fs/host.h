@@ -74,7 +74,6 @@ struct host {
 
 /* address: [scheme://]HOST[:PORT], or a storage tree's path (absolute or ./relative). */
 int host_new(const char *address, const struct rfs_config *cfg, struct host **out);
-bool host_is_storage_path(const char *address);
 void host_free(struct host *h);
 /* host_free for a host that never worked (its first ping failed): also removes the cache
  * directory host_new made for it, which root mode would otherwise list as a host. */

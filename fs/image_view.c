@@ -9,7 +9,7 @@
 #include "fs/host.h"
 #include "transport/manifest.h"
 
-time_t mtime_of_digest(const char *hex)
+static time_t mtime_of_digest(const char *hex)
 {
     /* 2000-01-01 plus up to ~20 years: plausible dates, never in the future. */
     unsigned long v = strtoul(

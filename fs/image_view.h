@@ -43,8 +43,4 @@ void image_view_hold(struct image_view *v);
 void image_view_put(struct image_view *v);
 void image_view_put_void(void *v);
 
-/* A stable mtime derived from a digest: it changes exactly when the content does, so rsync's
- * size+mtime check sees a moved tag but never re-copies an unchanged file. */
-time_t mtime_of_digest(const char *hex);
-
 #endif

@@ -13,6 +13,7 @@
 #include "fs/ops_write.h"
 #include "fs/resolve.h"
 #include "fs/shutdown.h"
+#include "fs/stage_report.h"
 #include "fs/sync_layout.h"
 
 static struct rfs *current_fs(void)
@@ -56,7 +57,7 @@ static void fill_staged_stat(const struct staged_file *f, struct stat *st)
     st->st_mtim = st->st_ctim = st->st_atim = f->mtime;
 }
 
-void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
+static void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
 {
     if (n->kind == NODE_FILE && n->sfile)
         fill_staged_stat(n->sfile, st);
@@ -286,7 +287,7 @@ static int rfs_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     struct open_file *fh = (struct open_file *)(uintptr_t)fi->fh;
-    release_commit(fh);
+    rfs_release_commit(fh);
     file_handle_close(fh);
     return 0;
 }
@@ -324,7 +325,7 @@ static void *rfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void rfs_destroy(void *data)
 {
     struct rfs *fs = data;
-    report_unpublished(fs);
+    stage_report_unpublished(fs);
     log_info("unmounting %s", fs->cfg.mountpoint);
 }
 

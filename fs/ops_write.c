@@ -12,6 +12,7 @@
 #include "fs/host.h"
 #include "fs/backend.h"
 #include "fs/status_xattr.h"
+#include "fs/tag_policy.h"
 
 #define STATUS_XATTR "user.registryfs.status"
 
@@ -83,17 +84,9 @@ static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct
 
 static int new_write_handle(struct stage *s, struct staged_file *f, struct fuse_file_info *fi)
 {
-    struct open_file *fh = calloc(1, sizeof(*fh));
-    if (!fh) return -ENOMEM;
-    buf_init(&fh->bytes, 0);
-    fh->host = s->host;
-    snprintf(fh->repo, sizeof(fh->repo), "%s", s->repo);
-    fh->stage = s;
-    stage_hold(s);
-    fh->sfile = f;
-    staged_file_hold(s, f);
-    fh->writable = true;
-    __atomic_add_fetch(&f->writers, 1, __ATOMIC_ACQ_REL);
+    struct open_file *fh;
+    int rc = file_handle_open_staged(s, f, true, &fh);
+    if (rc) return rc;
     fi->fh = (uintptr_t)fh;
     /* A blob compared with a verified copy at hand (fs/stage_known.c) is never read back
      * from the page cache: its writes skip it, which halves the copying of a selection
@@ -190,18 +183,14 @@ int rfs_flush(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     struct open_file *fh = handle_of(fi);
-    if (!fh || !fh->sfile || !fh->writable) return 0;
-    fh->writable = false;
-    __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+    if (!file_handle_end_write(fh)) return 0;
     if (!has_final_name(fh->sfile) || !fh->sfile->dirty) return 0;
     return stage_commit(fh->stage, fh->sfile);
 }
 
-void release_commit(struct open_file *fh)
+void rfs_release_commit(struct open_file *fh)
 {
-    if (!fh || !fh->sfile || !fh->writable) return;
-    fh->writable = false;
-    __atomic_sub_fetch(&fh->sfile->writers, 1, __ATOMIC_ACQ_REL);
+    if (!file_handle_end_write(fh)) return;
     if (has_final_name(fh->sfile) && fh->sfile->dirty)
         stage_commit(fh->stage, fh->sfile); /* no one to tell: the failure is logged */
 }
@@ -365,43 +354,6 @@ int rfs_unlink(const char *path)
     return rc;
 }
 
-/* Deletes a published tag. The registry deletes manifests by digest, which removes every tag
- * pointing at it; when another tag shares the digest we refuse rather than take it along. */
-static int delete_tag(struct host *h, const char *repo, const char *tag)
-{
-    char digest[DIGEST_STR_LEN + 1], other[DIGEST_STR_LEN + 1];
-    int rc = backend_delete_manifest(h, repo, tag); /* registries that can untag */
-    if (rc != -ENOTSUP) {
-        if (rc == 0) log_info("%s/%s:%s: tag deleted", h->name, repo, tag);
-        host_invalidate_repo(h, repo, tag);
-        return rc;
-    }
-    rc = backend_head_manifest(h, repo, tag, digest);
-    if (rc) return rc;
-    struct strlist tags = STRLIST_INIT;
-    host_invalidate_repo(h, repo, tag);
-    rc = host_tags(h, repo, &tags);
-    for (size_t i = 0; i < tags.len && rc == 0; i++) {
-        if (strcmp(tags.items[i], tag) == 0) continue;
-        if (backend_head_manifest(h, repo, tags.items[i], other) == 0 &&
-            strcmp(other, digest) == 0) {
-            log_error("%s/%s:%s: not deleted: tag %s points at the same manifest %s, and the "
-                      "registry can only delete both",
-                      h->name, repo, tag, tags.items[i], digest);
-            rc = -EBUSY;
-        }
-    }
-    strlist_free(&tags);
-    if (rc == 0) rc = backend_delete_manifest(h, repo, digest);
-    if (rc == -ENOTSUP) {
-        log_error("%s/%s:%s: the registry refuses deletion", h->name, repo, tag);
-        rc = -EPERM;
-    }
-    if (rc == 0) log_info("%s/%s:%s: deleted (%s)", h->name, repo, tag, digest);
-    host_invalidate_repo(h, repo, tag);
-    return rc;
-}
-
 static int rmdir_image(struct node *n)
 {
     if (!n->stage) return -ENOTEMPTY;
@@ -418,7 +370,7 @@ static int rmdir_image(struct node *n)
         stage_forget(n->stage);
         return -EPERM;
     }
-    if (n->stage->base) rc = delete_tag(n->host, n->repo, n->ref);
+    if (n->stage->base) rc = tag_delete(n->host, n->repo, n->ref);
     /* deleted, or refused (EBUSY, EPERM...): either way the staged removals go, so a refused
      * delete lists the tag's files again, as the registry still has them */
     stage_forget(n->stage);
@@ -533,12 +485,7 @@ static int rename_image(struct rfs *fs, struct node *src, const char *to, unsign
         if (rc == 0) rc = commit_named(s, file.entry->name);
     }
     if (rc == 0) rc = stage_try_publish(s, true);
-    if (rc == 0 && backend_delete_manifest(src->host, src->repo, src->ref) == 0)
-        host_invalidate_repo(src->host, src->repo, src->ref);
-    else if (rc == 0)
-        log_info("%s/%s:%s: retagged as %s:%s; the old tag stays (this registry deletes "
-                 "manifests by digest only, which would take the new tag too)",
-                 src->host->name, src->repo, src->ref, parent.dir, name);
+    if (rc == 0) tag_drop_retagged(src->host, src->repo, src->ref, parent.dir, name);
     stage_put(s);
     node_release(&parent);
     return rc;
@@ -664,43 +611,4 @@ int rfs_removexattr(const char *path, const char *name)
     (void)path;
     (void)name;
     return -ENOTSUP;
-}
-
-static void report_host(struct host *h)
-{
-    struct strlist keys = STRLIST_INIT;
-    pthread_mutex_lock(&h->stages_lock);
-    struct strmap_iter it = strmap_iter(&h->stages);
-    const char *key;
-    while (strmap_next(&it, &key, NULL))
-        strlist_push(&keys, key);
-    pthread_mutex_unlock(&h->stages_lock);
-    for (size_t i = 0; i < keys.len; i++) {
-        char *colon = strrchr(keys.items[i], ':');
-        *colon = '\0';
-        struct stage *s = stage_find(h, keys.items[i], colon + 1);
-        if (!s) continue;
-        char text[512];
-        stage_status_text(s, text, sizeof(text));
-        if (s->files || s->status == STAGE_FAILED)
-            log_warn("%s/%s:%s was written but not published: %s", h->name, s->repo, s->tag, text);
-        stage_put(s);
-    }
-    strlist_free(&keys);
-}
-
-static void report_host_void(void *h)
-{
-    report_host(h);
-}
-
-void report_unpublished(struct rfs *fs)
-{
-    if (fs->single) {
-        report_host(fs->single);
-        return;
-    }
-    pthread_mutex_lock(&fs->lock);
-    strmap_each(&fs->hosts, report_host_void);
-    pthread_mutex_unlock(&fs->lock);
 }

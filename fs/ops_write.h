@@ -7,8 +7,6 @@
 #include "fs/file_handle.h"
 #include "fs/rfs.h"
 
-void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st);
-
 int rfs_open_for_write(const char *path, struct fuse_file_info *fi);
 int rfs_mkdir(const char *path, mode_t mode);
 int rfs_create(const char *path, mode_t mode, struct fuse_file_info *fi);
@@ -32,8 +30,6 @@ int rfs_setxattr(const char *path, const char *name, const char *value, size_t s
 int rfs_removexattr(const char *path, const char *name);
 
 /* A handle closed without a flush still commits its file (the error can only be logged). */
-void release_commit(struct open_file *fh);
-/* At unmount: one log line per image that was written but not published. */
-void report_unpublished(struct rfs *fs);
+void rfs_release_commit(struct open_file *fh);
 
 #endif

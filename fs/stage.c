@@ -194,6 +194,16 @@ void staged_file_put(struct stage *s, struct staged_file *f)
     if (last) free_file(f);
 }
 
+void staged_file_writer_begin(struct staged_file *f)
+{
+    __atomic_add_fetch(&f->writers, 1, __ATOMIC_ACQ_REL);
+}
+
+void staged_file_writer_end(struct staged_file *f)
+{
+    __atomic_sub_fetch(&f->writers, 1, __ATOMIC_ACQ_REL);
+}
+
 /* Called with s->lock held: takes f out of the list and drops the list's reference. */
 static void unlist_locked(struct stage *s, struct staged_file *f)
 {

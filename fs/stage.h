@@ -61,7 +61,7 @@ struct staged_file {
 
     mode_t mode;
     struct timespec mtime;
-    int writers;    /* open handles that may write (atomic) */
+    int writers;    /* open handles that may write: staged_file_writer_begin/_end (atomic) */
     bool dirty;     /* changed since the last commit */
     bool committed; /* verified (blobs: present in the registry) */
     int refs;       /* under the stage's lock: staged_file_hold / staged_file_put */
@@ -133,6 +133,10 @@ bool stage_temp_blob_hex(const char *name, char hex[SHA256_HEX_LEN + 1]);
 struct staged_file *stage_file_get(struct stage *s, const char *name);
 void staged_file_hold(struct stage *s, struct staged_file *f);
 void staged_file_put(struct stage *s, struct staged_file *f);
+/* An open handle that may write starts or stops being one: a file with writers is not
+ * committed or published (its content is still changing). */
+void staged_file_writer_begin(struct staged_file *f);
+void staged_file_writer_end(struct staged_file *f);
 /* Creates (or truncates, when it exists) a file with spill storage. */
 int stage_file_create(struct stage *s, const char *name, mode_t mode, struct staged_file **out);
 /* A file whose content is a blob of another repository (ln, copy within the registry). */
