@@ -22,6 +22,8 @@ SRC := $(LIB_SRC) $(FS_SRC)
 BUILD ?= build
 OBJ := $(SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# fs/ without main(): unit tests of fs/ logic that needs no FUSE session link it too
+FS_LIB_OBJ := $(filter-out $(BUILD)/fs/main.o,$(FS_SRC:%.c=$(BUILD)/%.o))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
@@ -36,9 +38,9 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJ) tests/unit/unit.h
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJ) $(FS_LIB_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(FS_LIB_OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done

@@ -77,8 +77,9 @@ static int resolve_image(struct node *out, const struct components *c, size_t re
     return 0;
 }
 
-/* REPO:TAG and REPO@sha256:HEX, resolvable beside REPO but never listed. */
-static int try_alias(struct node *out, const char *prefix, const char *comp, size_t len)
+int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
+                        char repo[REF_NAME_MAX + 1], char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2],
+                        bool *by_digest)
 {
     const char *at = memchr(comp, '@', len);
     const char *colon = NULL;
@@ -86,12 +87,20 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
         if (*p == ':') colon = p;
     const char *sep = at ? at : colon;
     if (!sep) return 1; /* not an alias */
-    if (join_repo(prefix, comp, (size_t)(sep - comp), out->repo)) return -ENOENT;
+    if (join_repo(prefix, comp, (size_t)(sep - comp), repo)) return -ENOENT;
     size_t ref_len = len - (size_t)(sep - comp) - 1;
-    if (ref_len >= sizeof(out->ref)) return -ENOENT;
-    snprintf(out->ref, sizeof(out->ref), "%.*s", (int)ref_len, sep + 1);
-    if (at) return ref_valid_digest(out->ref) ? 0 : -ENOENT;
-    if (!ref_valid_tag(out->ref)) return -ENOENT;
+    if (ref_len >= REF_TAG_MAX + DIGEST_STR_LEN + 2) return -ENOENT;
+    snprintf(ref, REF_TAG_MAX + DIGEST_STR_LEN + 2, "%.*s", (int)ref_len, sep + 1);
+    *by_digest = at != NULL;
+    return (at ? ref_valid_digest(ref) : ref_valid_tag(ref)) ? 0 : -ENOENT;
+}
+
+/* REPO:TAG and REPO@sha256:HEX, resolvable beside REPO but never listed. */
+static int try_alias(struct node *out, const char *prefix, const char *comp, size_t len)
+{
+    bool by_digest;
+    int rc = resolve_alias_parse(prefix, comp, len, out->repo, out->ref, &by_digest);
+    if (rc || by_digest) return rc;
     if ((out->stage = stage_find(out->host, out->repo, out->ref))) return 0;
     return host_has_tag(out->host, out->repo, out->ref);
 }

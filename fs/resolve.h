@@ -32,6 +32,12 @@ struct node {
  * distribution grammar, -EIO/-EACCES from the registry.
  */
 int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *out);
+/* The syntax of an alias component beside a repository (no lookup): REPO:TAG or
+ * REPO@sha256:HEX, REPO joined to prefix. 0 with repo, ref and by_digest set; 1 when comp is
+ * no alias; -ENOENT when it is one but names no valid repository, tag or digest. */
+int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
+                        char repo[REF_NAME_MAX + 1], char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2],
+                        bool *by_digest);
 /* resolve_path for a file (-EISDIR for anything else), with its view loaded. */
 int resolve_file(struct rfs *fs, const char *path, struct node *out);
 void node_release(struct node *n);

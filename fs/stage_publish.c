@@ -9,6 +9,7 @@
 #include "cache/blobcache.h"
 #include "common/log.h"
 #include "fs/host.h"
+#include "fs/publish_rule.h"
 #include "fs/stage.h"
 #include "fs/backend.h"
 #include "fs/prefill.h"
@@ -455,44 +456,68 @@ static int recommit_failed(struct stage *s)
     }
 }
 
+/* STEP_CHECK_MANIFEST: the staged manifest parses, its blobs are looked for, and the image is
+ * published, waits, or fails as publish_after_check says. */
+static int check_and_publish(struct stage *s, const struct snapshot *snap, bool declaring)
+{
+    struct manifest m;
+    char err[200];
+    bool missing = false;
+    if (manifest_parse(snap->manifest.data, snap->manifest.len, NULL, &m, err, sizeof(err)))
+        return fail(s, -EIO, "manifest.json: %s", err);
+    int rc = m.kind == MANIFEST_INDEX ? publish_instances(s, &m, true, &missing)
+                                      : check_image_blobs(s, &m, &missing);
+    if (rc == 0) {
+        switch (publish_after_check(missing, snap->has_version, declaring)) {
+        case AFTER_WAIT:
+            if (!missing) note_waiting(s, "waiting for %s", "version");
+            break;
+        case AFTER_FAIL_MISSING:
+            rc = fail(s, -EIO, "%s", s->reason);
+            break;
+        case AFTER_FAIL_NO_VERSION:
+            rc = fail(s, -EIO, "the image has no version");
+            break;
+        case AFTER_PUBLISH:
+            rc = publish(s, &snap->manifest, &m);
+            break;
+        }
+    }
+    manifest_free(&m);
+    return rc;
+}
+
 int stage_try_publish(struct stage *s, bool declaring)
 {
     pthread_mutex_lock(&s->commit);
     struct snapshot snap;
     int rc = declaring && s->status != STAGE_PUBLISHED ? recommit_failed(s) : 0;
     take_snapshot(s, &snap);
-    if (rc || s->status == STAGE_PUBLISHED) {
-        /* rc stands */
-    } else if (snap.pending) {
-        if (declaring)
-            rc = fail(s, -EIO, "%s %s", snap.pending_name,
-                      snap.open ? "is still being written" : "was not committed");
-    } else if (!snap.manifest.len && snap.base_manifest && snap.has_version) {
-        /* rewritten files of the published image (cp -rT, rsync -a of the same image after
-         * its manifest.json published it) retire the stage at once; others wait for a
-         * manifest.json until the writer declares the image done */
-        if (declaring || snap.base_names) rc = keep_published(s);
-    } else if (!snap.manifest.len) {
-        if (declaring) rc = fail(s, -EIO, "the image has no manifest.json");
-    } else {
-        struct manifest m;
-        char err[200];
-        bool missing = false;
-        if (manifest_parse(snap.manifest.data, snap.manifest.len, NULL, &m, err, sizeof(err))) {
-            rc = fail(s, -EIO, "manifest.json: %s", err);
-        } else {
-            rc = m.kind == MANIFEST_INDEX ? publish_instances(s, &m, true, &missing)
-                                          : check_image_blobs(s, &m, &missing);
-            if (rc == 0 && missing && declaring)
-                rc = fail(s, -EIO, "%s", s->reason);
-            else if (rc == 0 && !missing && !snap.has_version && declaring)
-                rc = fail(s, -EIO, "the image has no version");
-            else if (rc == 0 && !missing && snap.has_version)
-                rc = publish(s, &snap.manifest, &m);
-            else if (rc == 0 && !missing)
-                note_waiting(s, "waiting for %s", "version");
-            manifest_free(&m);
-        }
+    struct publish_facts facts = {
+        .published = s->status == STAGE_PUBLISHED,
+        .pending = snap.pending,
+        .has_manifest = snap.manifest.len > 0,
+        .base_manifest = snap.base_manifest,
+        .base_names = snap.base_names,
+        .has_version = snap.has_version,
+        .declaring = declaring,
+    };
+    switch (rc ? STEP_NONE : publish_first_step(&facts)) {
+    case STEP_NONE:
+        break;
+    case STEP_FAIL_PENDING:
+        rc = fail(s, -EIO, "%s %s", snap.pending_name,
+                  snap.open ? "is still being written" : "was not committed");
+        break;
+    case STEP_FAIL_NO_MANIFEST:
+        rc = fail(s, -EIO, "the image has no manifest.json");
+        break;
+    case STEP_KEEP_PUBLISHED:
+        rc = keep_published(s);
+        break;
+    case STEP_CHECK_MANIFEST:
+        rc = check_and_publish(s, &snap, declaring);
+        break;
     }
     buf_free(&snap.manifest);
     pthread_mutex_unlock(&s->commit);
