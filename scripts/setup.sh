@@ -8,7 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev
   docker-registry skopeo rsync tar coreutils attr apache2-utils openssl nginx-light
-  python3 python3-pytest python3-cryptography python3-jwt curl
+  python3 python3-pytest python3-pytest-xdist python3-cryptography python3-jwt curl
 )
 
 missing=()
