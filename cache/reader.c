@@ -94,26 +94,29 @@ void blobcache_free(struct blobcache *bc)
     free(bc);
 }
 
-/* A stored blob whose size disagrees with its descriptor is damaged (or a different blob). */
+/* The stored copy of hex opened: its fd; -ENOENT when there is none (or it had the wrong size
+ * and was deleted: fetch it again); -EIO when a storage tree's copy has the wrong size (not
+ * ours to delete). A stored blob whose size disagrees with its descriptor is damaged, or a
+ * different blob. */
 static int open_stored(struct blobcache *bc, const char *hex, uint64_t size)
 {
     char path[PATH_MAX];
-    if (blobcache_data_path(bc, hex, path, sizeof(path))) return -1;
+    if (blobcache_data_path(bc, hex, path, sizeof(path))) return -ENOENT;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0) return -ENOENT;
     struct stat st;
     if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == size) return fd;
     close(fd);
     if (bc->foreign) {
         log_error("storage: %s has %lld bytes, the manifest says %llu", path, (long long)st.st_size,
                   (unsigned long long)size);
-        return -2; /* not ours to delete */
+        return -EIO; /* not ours to delete */
     }
     log_warn("cache: %s has %lld bytes, expected %llu; fetching it again", path,
              (long long)st.st_size, (unsigned long long)size);
     unlink(path);
     budget_changed(bc->budget, hex);
-    return -1;
+    return -ENOENT;
 }
 
 /* A storage tree is written by others: each blob is hashed once per mount before it is
@@ -149,13 +152,10 @@ static int attach_existing(struct blob_reader *r)
         return 0;
     }
     r->fd = open_stored(bc, r->hex, r->size);
-    if (r->fd == -2) {
-        r->fd = -1;
-        return -EIO;
-    }
     if (r->fd < 0) {
+        int rc = r->fd == -EIO ? -EIO : 1; /* 1: neither exists */
         r->fd = -1;
-        return 1;
+        return rc;
     }
     if (bc->foreign || blobcache_is_verified_locked(bc, r->hex)) return 0;
     int rc = check_start(bc, r->hex, r->size, r->fd, &r->ck);

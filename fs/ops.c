@@ -31,30 +31,29 @@ static void fill_dir_stat(const struct rfs *fs, struct stat *st)
     st->st_size = 4096;
 }
 
-static void fill_file_stat(const struct rfs *fs, const struct view_entry *e, struct stat *st)
+/* A regular file of size bytes, mode and modification time given. */
+static void fill_reg_stat(mode_t mode, uint64_t size, struct timespec mtime, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFREG | (fs->cfg.push ? 0644 : 0444);
+    st->st_mode = S_IFREG | mode;
     st->st_nlink = 1;
     st->st_uid = getuid();
     st->st_gid = getgid();
-    st->st_size = (off_t)e->size;
+    st->st_size = (off_t)size;
     st->st_blksize = 1 << 20;
-    st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
-    st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = e->mtime;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    st->st_mtim = st->st_ctim = st->st_atim = mtime;
+}
+
+static void fill_file_stat(const struct rfs *fs, const struct view_entry *e, struct stat *st)
+{
+    struct timespec mtime = {.tv_sec = e->mtime};
+    fill_reg_stat(fs->cfg.push ? 0644 : 0444, e->size, mtime, st);
 }
 
 static void fill_staged_stat(const struct staged_file *f, struct stat *st)
 {
-    memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFREG | f->mode;
-    st->st_nlink = 1;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
-    st->st_size = (off_t)f->size;
-    st->st_blksize = 1 << 20;
-    st->st_blocks = (blkcnt_t)((f->size + 511) / 512);
-    st->st_mtim = st->st_ctim = st->st_atim = f->mtime;
+    fill_reg_stat(f->mode, f->size, f->mtime, st);
 }
 
 static void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)

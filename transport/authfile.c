@@ -339,14 +339,12 @@ static void find_helper(struct authfile *af, const cJSON *root, char *err, size_
         set_err(err, errlen, "credsStore: not a helper %s", "name");
 }
 
-/* Wipes every string value (cJSON limits nesting to CJSON_NESTING_LIMIT, so the recursion is
- * bounded). */
-static void wipe_tree(cJSON *node)
+void credential_wipe_json(cJSON *node)
 {
     for (; node; node = node->next) {
         if (cJSON_IsString(node) && node->valuestring)
             explicit_bzero(node->valuestring, strlen(node->valuestring));
-        wipe_tree(node->child);
+        credential_wipe_json(node->child);
     }
 }
 
@@ -389,7 +387,7 @@ int authfile_parse(const char *json, size_t len, bool legacy, const char *hostpo
         find_helper(af, root, err, errlen);
     }
     /* the parse tree holds every secret of the file, not only ours */
-    wipe_tree(root);
+    credential_wipe_json(root);
     cJSON_Delete(root);
     if (rc) {
         authfile_free(af);

@@ -30,6 +30,10 @@ bool credential_present(const struct credential *c);
 /* A user name, password or token we accept: at most CRED_FIELD_MAX bytes, no control
  * characters (they would end a header line or a helper's protocol line). */
 bool credential_field_valid(const char *s);
+/* Zeroes every string value of a parsed JSON document that held secrets, before it is freed
+ * (cJSON limits nesting to CJSON_NESTING_LIMIT, so the recursion is bounded). */
+struct cJSON;
+void credential_wipe_json(struct cJSON *node);
 /* Deep copy; 0 or -ENOMEM. */
 int credential_copy(struct credential *dst, const struct credential *src)
     __attribute__((warn_unused_result));

@@ -30,15 +30,6 @@ static const char *member(const cJSON *root, const char *name)
     return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
-static void wipe_strings(cJSON *node)
-{
-    for (; node; node = node->next) {
-        if (cJSON_IsString(node) && node->valuestring)
-            explicit_bzero(node->valuestring, strlen(node->valuestring));
-        wipe_strings(node->child);
-    }
-}
-
 int credhelper_parse(const char *json, size_t len, struct credential *out)
 {
     memset(out, 0, sizeof(*out));
@@ -68,7 +59,7 @@ int credhelper_parse(const char *json, size_t len, struct credential *out)
         else
             credential_clear(&c);
     }
-    wipe_strings(root);
+    credential_wipe_json(root);
     cJSON_Delete(root);
     return rc;
 }
