@@ -24,7 +24,7 @@
 void blobcache_mark_verified_locked(struct blobcache *bc, const char *hex)
 {
     if (bc->verified.len >= VERIFIED_MAX) strmap_clear(&bc->verified, NULL);
-    strmap_put(&bc->verified, hex, (void *)1, NULL);
+    strmap_set(&bc->verified, hex, (void *)1, NULL);
 }
 
 void blobcache_mark_verified(struct blobcache *bc, const char *hex)

@@ -86,7 +86,7 @@ static struct entry *get_or_make(struct cache_budget *b, const char *hex)
     if (e) return e;
     e = calloc(1, sizeof(*e));
     if (!e) return NULL;
-    if (strmap_put(&b->entries, hex, e, NULL) || strlist_push(&b->changed, hex)) {
+    if (strmap_set(&b->entries, hex, e, NULL) || strlist_push(&b->changed, hex)) {
         strmap_remove(&b->entries, hex);
         free(e);
         return NULL;

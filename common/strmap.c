@@ -56,7 +56,7 @@ static int grow(struct strmap *m)
     return 0;
 }
 
-int strmap_put(struct strmap *m, const char *key, void *value, void **old)
+int strmap_set(struct strmap *m, const char *key, void *value, void **old)
 {
     if (old) *old = NULL;
     if (m->len >= m->n_buckets && grow(m)) return -ENOMEM;

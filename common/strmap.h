@@ -19,7 +19,7 @@ struct strmap {
 void strmap_init(struct strmap *m);
 void *strmap_get(const struct strmap *m, const char *key);
 /* Inserts or replaces; returns the previous value (NULL if none) through *old when old != NULL. */
-int strmap_put(struct strmap *m, const char *key, void *value, void **old);
+int strmap_set(struct strmap *m, const char *key, void *value, void **old);
 void *strmap_remove(struct strmap *m, const char *key);
 /* Calls free_value on every value, frees keys and buckets. */
 void strmap_clear(struct strmap *m, void (*free_value)(void *));

@@ -70,7 +70,7 @@ bool file_handle_end_write(struct open_file *fh)
 
 static int open_staged_node(const struct node *n, bool writable, struct open_file **out)
 {
-    struct staged_file *f = stage_file_get(n->stage, n->sfile->name);
+    struct staged_file *f = staged_file_get(n->stage, n->sfile->name);
     if (!f) return -ENOENT;
     int rc = file_handle_open_staged(n->stage, f, writable, out);
     staged_file_put(n->stage, f);

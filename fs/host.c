@@ -368,7 +368,7 @@ void host_blob_home_set(struct host *h, const char *hex, const char *repo)
     if (!copy) return;
     void *old = NULL;
     pthread_mutex_lock(&h->dirs_lock);
-    if (strmap_put(&h->blob_homes, hex, copy, &old)) old = copy;
+    if (strmap_set(&h->blob_homes, hex, copy, &old)) old = copy;
     pthread_mutex_unlock(&h->dirs_lock);
     free(old);
 }

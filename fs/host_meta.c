@@ -141,7 +141,7 @@ static bool insert_locked(struct host *h, struct meta *m)
                  m->key + 1, m->bytes >> 10, HOST_META_BUDGET >> 20);
         return false;
     }
-    if (strmap_put(&h->meta.items, m->key, m, NULL)) return false;
+    if (strmap_set(&h->meta.items, m->key, m, NULL)) return false;
     lru_push_newest(h, m);
     h->meta.bytes += m->bytes;
     return true;
@@ -335,7 +335,7 @@ static bool refresh_in_background(struct host *h, const struct meta_req *r, bool
     pthread_t tid;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    bool started = strmap_put(&h->meta.inflight, r->key, j, NULL) == 0;
+    bool started = strmap_set(&h->meta.inflight, r->key, j, NULL) == 0;
     if (started && pthread_create(&tid, &attr, job_main, j) != 0) {
         strmap_remove(&h->meta.inflight, r->key);
         started = false;
@@ -365,7 +365,7 @@ static bool refresh_in_background(struct host *h, const struct meta_req *r, bool
 static int refresh_here(struct host *h, const struct meta_req *r, bool probe, meta_use_fn use,
                         void *ctx)
 {
-    strmap_put(&h->meta.inflight, r->key, &sync_mark, NULL); /* on ENOMEM, others just ask too */
+    strmap_set(&h->meta.inflight, r->key, &sync_mark, NULL); /* on ENOMEM, others just ask too */
     pthread_mutex_unlock(&h->meta.lock);
     struct meta *fresh;
     int rc = fetch(h, r, &fresh);

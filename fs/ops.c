@@ -153,7 +153,7 @@ static int list_stage(struct rfs *fs, struct node *n, struct listing *l)
     struct strlist names = STRLIST_INIT;
     int rc = stage_names(n->stage, &names);
     for (size_t i = 0; i < names.len && rc == 0; i++) {
-        struct staged_file *f = stage_file_get(n->stage, names.items[i]);
+        struct staged_file *f = staged_file_get(n->stage, names.items[i]);
         struct stat st;
         if (f) {
             fill_staged_stat(f, &st);

@@ -423,7 +423,7 @@ static int stage_copy_of(struct stage *s, const char *name, const struct node *s
 
 static int commit_named(struct stage *s, const char *name)
 {
-    struct staged_file *f = stage_file_get(s, name);
+    struct staged_file *f = staged_file_get(s, name);
     if (!f) return -ENOENT;
     int rc = has_final_name(f) ? stage_commit(s, f) : 0;
     staged_file_put(s, f);

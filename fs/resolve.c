@@ -43,7 +43,7 @@ static int resolve_staged(struct node *out, const char *name, size_t remaining)
     out->view = s->base;
     if (out->view) image_view_hold(out->view);
     if (remaining == 0) return 0;
-    out->sfile = stage_file_get(s, name);
+    out->sfile = staged_file_get(s, name);
     if (!out->sfile && out->view && !stage_is_hidden(s, name))
         out->entry = image_view_find(out->view, name);
     if (!out->sfile && !out->entry) return -ENOENT;

@@ -30,7 +30,7 @@ int rfs_host(struct rfs *fs, const char *hostport, struct host **out)
     }
     pthread_mutex_lock(&fs->lock);
     struct host *existing = strmap_get(&fs->hosts, hostport);
-    if (!existing && strmap_put(&fs->hosts, hostport, h, NULL) == 0) {
+    if (!existing && strmap_set(&fs->hosts, hostport, h, NULL) == 0) {
         existing = h;
         h = NULL;
     }

@@ -55,7 +55,7 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
             image_view_hold(base);
             s->base = base;
         }
-        if (strmap_put(&h->stages, key, s, NULL)) {
+        if (strmap_set(&h->stages, key, s, NULL)) {
             pthread_mutex_unlock(&h->stages_lock);
             stage_put(s);
             return -ENOMEM;
@@ -170,7 +170,7 @@ static struct staged_file *find_locked(struct stage *s, const char *name)
     return NULL;
 }
 
-struct staged_file *stage_file_get(struct stage *s, const char *name)
+struct staged_file *staged_file_get(struct stage *s, const char *name)
 {
     pthread_mutex_lock(&s->lock);
     struct staged_file *f = find_locked(s, name);

@@ -130,7 +130,7 @@ int stage_role_of(const char *name, enum staged_role *role, char hex[SHA256_HEX_
 bool stage_temp_blob_hex(const char *name, char hex[SHA256_HEX_LEN + 1]);
 
 /* Files (referenced) by name; NULL if none. */
-struct staged_file *stage_file_get(struct stage *s, const char *name);
+struct staged_file *staged_file_get(struct stage *s, const char *name);
 void staged_file_hold(struct stage *s, struct staged_file *f);
 void staged_file_put(struct stage *s, struct staged_file *f);
 /* An open handle that may write starts or stops being one: a file with writers is not

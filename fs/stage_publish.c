@@ -210,7 +210,7 @@ static int await_uploads(struct stage *s)
  * skopeo writes manifest.json last, rsync and tar --sort=name write version last. */
 static bool is_committed(struct stage *s, const char *name)
 {
-    struct staged_file *f = stage_file_get(s, name);
+    struct staged_file *f = staged_file_get(s, name);
     bool committed = f && f->committed;
     if (f) staged_file_put(s, f);
     return committed;
@@ -319,7 +319,7 @@ static void take_snapshot(struct stage *s, struct snapshot *snap)
 static int check_blob(struct stage *s, const struct descriptor *d, bool *missing)
 {
     const char *hex = d->digest + strlen(DIGEST_PREFIX);
-    struct staged_file *f = stage_file_get(s, hex);
+    struct staged_file *f = staged_file_get(s, hex);
     if (f) {
         uint64_t size = f->size;
         staged_file_put(s, f);
@@ -354,7 +354,7 @@ static int instance_bytes(struct stage *s, const struct descriptor *d, struct bu
 {
     char name[NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s.manifest.json", d->digest + strlen(DIGEST_PREFIX));
-    struct staged_file *f = stage_file_get(s, name);
+    struct staged_file *f = staged_file_get(s, name);
     *staged = f != NULL;
     if (f) {
         int rc = read_small(f, out);

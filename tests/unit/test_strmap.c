@@ -20,9 +20,9 @@ static void test_put_get_remove(void)
     strmap_init(&m);
     int a = 1, b = 2;
     void *old = &a;
-    CHECK_INT(strmap_put(&m, "a", &a, &old), 0);
+    CHECK_INT(strmap_set(&m, "a", &a, &old), 0);
     CHECK(old == NULL);
-    CHECK_INT(strmap_put(&m, "a", &b, &old), 0);
+    CHECK_INT(strmap_set(&m, "a", &b, &old), 0);
     CHECK(old == &a);
     CHECK(strmap_get(&m, "a") == &b);
     CHECK(strmap_get(&m, "b") == NULL);
@@ -44,7 +44,7 @@ static void test_iterator_visits_each_once(void)
     for (int i = 0; i < N; i++) {
         values[i] = i;
         snprintf(key, sizeof(key), "k%d", i);
-        CHECK_INT(strmap_put(&m, key, &values[i], NULL), 0);
+        CHECK_INT(strmap_set(&m, key, &values[i], NULL), 0);
     }
     static int seen[N];
     struct strmap_iter it = strmap_iter(&m);
