@@ -12,6 +12,8 @@ Function scope:
   mnt            a started Mount of `registry` (fresh cache dir per test)
   registry_factory  registry_factory(**Registry kwargs) -> a started private Registry
   proxy_factory  proxy_factory(upstream, **Proxy kwargs) -> a started Proxy
+  relay_factory  relay_factory(upstream_port, bytes_per_sec, **kw) -> a started
+                 RateLimitedRelay (harness/faults.py), stopped at teardown
 """
 
 import os
@@ -23,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tools  # noqa: E402
 from harness.mount import Mount, MountError  # noqa: E402
+from harness.faults import RateLimitedRelay  # noqa: E402
 from harness.proxy import Proxy  # noqa: E402
 from harness.regclient import RegistryClient  # noqa: E402
 from harness.registry import Registry  # noqa: E402
@@ -167,3 +170,17 @@ def pytest_sessionfinish(session, exitstatus):
         left = [l.split()[1] for l in f if l.split()[1].startswith(base)]
     for mp in left:
         tools.run(["fusermount3", "-u", "-z", mp], timeout=10)
+
+
+@pytest.fixture
+def relay_factory():
+    relays = []
+
+    def make(upstream_port, bytes_per_sec, **kw):
+        r = RateLimitedRelay(upstream_port, bytes_per_sec, **kw).start()
+        relays.append(r)
+        return r
+
+    yield make
+    for r in relays:
+        r.stop()

@@ -18,6 +18,7 @@ Every mount, registry and tmpfs is stopped in a finalizer. Nothing touches a mou
 pytest process itself (tools.run / tools.probe children).
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -357,27 +358,39 @@ def test_package_tar_served_by_docker_registry(pack, tmp_path):
             assert sorted(c.catalog()) == sorted(r for r, _, _ in pack.images)
 
 
-def test_pack_with_rsync_gives_the_same_tree(pack, tmp_path):
-    """The flow with `rsync -a MNT_SRC/REPO:TAG/ MNT_PKG/REPO/TAG/` instead of cp -r writes the
-    same storage tree (same blobs, same link files), blobs hardlinked from the cache."""
-    pkg2 = tmp_path / "package2"
-    pkg2.mkdir()
+@contextlib.contextmanager
+def flow_mounts(pack, tmp_path, pkg):
+    """The flow's two mounts over a fresh package directory pkg: (source, package -o push)."""
+    pkg.mkdir()
     msrc = new_mount(tmp_path, "msrc", pack.src.url, cache_dir=pack.cache)
-    mpkg = new_mount(tmp_path, "mpkg", str(pkg2), cache_dir=pack.cache, options={"push": True},
+    mpkg = new_mount(tmp_path, "mpkg", str(pkg), cache_dir=pack.cache, options={"push": True},
                      debug=True)
     try:
         msrc.start()
         mpkg.start()
-        mark = pack.src.mark()
-        r = run_flow("rsync", msrc.mountpoint, mpkg.mountpoint, pack.list)
-        assert r.returncode == 0, "%s\n%s" % (r, mpkg.log()[-4000:])
-        st = {"%s/%s" % (rp, t): writes.status(mpkg.path(rp, t)) for rp, t, _ in pack.images}
-        assert all(v == (0, "published") for v in st.values()), st
-        # everything came from the cache: no blob was downloaded again
-        assert pack.src.requests(mark, method="GET", path_re=r"/blobs/") == []
+        yield msrc, mpkg
     finally:
         mpkg.stop()
         msrc.stop()
+
+
+def run_flow_ok(tool, pack, msrc, mpkg):
+    """The documented loop exits 0 and every image of the list is published."""
+    r = run_flow(tool, msrc.mountpoint, mpkg.mountpoint, pack.list)
+    assert r.returncode == 0, "%s\n%s" % (r, mpkg.log()[-4000:])
+    st = {"%s/%s" % (rp, t): writes.status(mpkg.path(rp, t)) for rp, t, _ in pack.images}
+    assert all(v == (0, "published") for v in st.values()), st
+
+
+def test_pack_with_rsync_gives_the_same_tree(pack, tmp_path):
+    """The flow with `rsync -a MNT_SRC/REPO:TAG/ MNT_PKG/REPO/TAG/` instead of cp -r writes the
+    same storage tree (same blobs, same link files), blobs hardlinked from the cache."""
+    pkg2 = tmp_path / "package2"
+    with flow_mounts(pack, tmp_path, pkg2) as (msrc, mpkg):
+        mark = pack.src.mark()
+        run_flow_ok("rsync", pack, msrc, mpkg)
+        # everything came from the cache: no blob was downloaded again
+        assert pack.src.requests(mark, method="GET", path_re=r"/blobs/") == []
     assert_clean(msrc, mpkg)
     assert not os.path.exists(pkg2 / ".registryfs-partial")
     assert sorted(blob_data(pkg2)) == sorted(blob_data(pack.package))
@@ -391,23 +404,10 @@ def test_pack_flow_run_twice_is_a_clean_no_op(pack, tmp_path):
     """The documented loop run twice on the same package (issue 11, part 3): the second run
     exits 0, every tag stays published, the tree is unchanged, and nothing warns."""
     pkg = tmp_path / "package"
-    pkg.mkdir()
-    msrc = new_mount(tmp_path, "msrc", pack.src.url, cache_dir=pack.cache)
-    mpkg = new_mount(tmp_path, "mpkg", str(pkg), cache_dir=pack.cache, options={"push": True},
-                     debug=True)
-    try:
-        msrc.start()
-        mpkg.start()
-        first = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, pack.list)
-        assert first.returncode == 0, "%s\n%s" % (first, mpkg.log()[-4000:])
+    with flow_mounts(pack, tmp_path, pkg) as (msrc, mpkg):
+        run_flow_ok("cp", pack, msrc, mpkg)
         tree = repo_files(pkg)
-        again = run_flow("cp", msrc.mountpoint, mpkg.mountpoint, pack.list)
-        assert again.returncode == 0, "%s\n%s" % (again, mpkg.log()[-4000:])
-        st = {"%s/%s" % (rp, t): writes.status(mpkg.path(rp, t)) for rp, t, _ in pack.images}
-        assert all(v == (0, "published") for v in st.values()), st
-    finally:
-        mpkg.stop()
-        msrc.stop()
+        run_flow_ok("cp", pack, msrc, mpkg)
     assert_clean(msrc, mpkg)
     assert "not published" not in mpkg.log(), mpkg.log()[-3000:]
     assert repo_files(pkg) == tree

@@ -22,7 +22,7 @@ import pytest
 
 from harness import imagegen as ig
 from harness import tools, writes
-from harness.faults import RateLimitedRelay, raw_layer, storage_blobs, verified_cache_files
+from harness.faults import raw_layer, storage_blobs, verified_cache_files
 from harness.mount import Mount
 from harness.regclient import RegistryClient
 from harness.registry import Registry
@@ -109,20 +109,6 @@ def mem_images(preg):
             c.push(store, repo, "v1", img)      # the layer is found by HEAD: not sent again
             out.append((repo + "/v1", img))
     return out
-
-
-@pytest.fixture
-def relay_factory():
-    relays = []
-
-    def make(upstream_port, bytes_per_sec, **kw):
-        r = RateLimitedRelay(upstream_port, bytes_per_sec, **kw).start()
-        relays.append(r)
-        return r
-
-    yield make
-    for r in relays:
-        r.stop()
 
 
 # -- helpers ----------------------------------------------------------------------------------

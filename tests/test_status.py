@@ -16,7 +16,7 @@ import time
 import pytest
 
 from harness import imagegen as ig
-from harness.faults import RateLimitedRelay, raw_layer
+from harness.faults import raw_layer
 from harness.mount import registryfs_bin
 from harness.regclient import RegistryClient
 from harness.tools import run
@@ -33,20 +33,6 @@ def simages(tmp_path_factory):
     store = ig.BlobStore(tmp_path_factory.mktemp("sgen") / "blobs")
     layers = [raw_layer(store, "status/%d" % i, LAYER) for i in range(2)]
     return {"store": store, "img": ig.make_image(store, "st/app", layers)}
-
-
-@pytest.fixture
-def relay_factory():
-    relays = []
-
-    def make(upstream_port, bytes_per_sec, **kw):
-        r = RateLimitedRelay(upstream_port, bytes_per_sec, **kw).start()
-        relays.append(r)
-        return r
-
-    yield make
-    for r in relays:
-        r.stop()
 
 
 class Bg:

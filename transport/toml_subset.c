@@ -279,6 +279,17 @@ static int parse_array(struct toml_parser *ps, struct toml_value *v, int depth)
     }
 }
 
+/* "key =" and the blanks after it: the start of an assignment and of an inline table item. */
+static int parse_key_equals(struct toml_parser *ps, char *key, size_t keylen)
+{
+    int rc = parse_key(ps, key, keylen);
+    if (rc) return rc;
+    if (peek(ps) != '=') return toml_fail(ps, "expected '=' after key \"%s\"", key);
+    ps->p++;
+    skip_ws(ps);
+    return 0;
+}
+
 static int parse_inline_table(struct toml_parser *ps, struct toml_value *v, int depth)
 {
     v->type = TOML_TABLE;
@@ -287,11 +298,8 @@ static int parse_inline_table(struct toml_parser *ps, struct toml_value *v, int 
         skip_blank(ps); /* TOML wants one line; being lenient costs nothing */
         if (take(ps, '}')) return 0;
         char key[KEY_MAX * 2];
-        int rc = parse_key(ps, key, sizeof(key));
+        int rc = parse_key_equals(ps, key, sizeof(key));
         if (rc) return rc;
-        if (peek(ps) != '=') return toml_fail(ps, "expected '=' after key \"%s\"", key);
-        ps->p++;
-        skip_ws(ps);
         struct toml_value *item = value_push(v, key);
         if (!item) return v->n >= MAX_ITEMS ? toml_fail(ps, "inline table too long") : -ENOMEM;
         rc = parse_value(ps, item, depth + 1);
@@ -358,11 +366,8 @@ static int table_header(struct toml_parser *ps, const struct toml_handler *h, vo
 static int assignment(struct toml_parser *ps, const struct toml_handler *h, void *ctx)
 {
     char key[KEY_MAX * 2];
-    int rc = parse_key(ps, key, sizeof(key));
+    int rc = parse_key_equals(ps, key, sizeof(key));
     if (rc) return rc;
-    if (peek(ps) != '=') return toml_fail(ps, "expected '=' after key \"%s\"", key);
-    ps->p++;
-    skip_ws(ps);
     struct toml_value v = {0};
     rc = parse_value(ps, &v, 0);
     if (!rc) rc = h->assign(ctx, ps, key, &v);
