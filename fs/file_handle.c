@@ -68,11 +68,33 @@ bool file_handle_end_write(struct open_file *fh)
     return true;
 }
 
+/* A staged reference (a blob copied or linked within the registry: no local bytes) is read
+ * as the blob it names, through the cache (diff -r of a tag copied a moment ago). */
+static int open_staged_ref(const struct node *n, const struct staged_file *f,
+                           struct open_file **out)
+{
+    struct open_file *fh = calloc(1, sizeof(*fh));
+    if (!fh) return -ENOMEM;
+    buf_init(&fh->bytes, 0);
+    fh->host = n->host;
+    snprintf(fh->repo, sizeof(fh->repo), "%s", f->ref_repo);
+    struct blob_source src;
+    int rc = readahead_blob_source(n->host, f->ref_repo, NULL, f->ref_hex, NULL, &src);
+    if (rc == 0) rc = blobcache_open(n->host->blobs, f->ref_hex, f->size, &src, &fh->reader);
+    if (rc) {
+        file_handle_close(fh);
+        return rc;
+    }
+    *out = fh;
+    return 0;
+}
+
 static int open_staged_node(const struct node *n, bool writable, struct open_file **out)
 {
     struct staged_file *f = staged_file_get(n->stage, n->sfile->name);
     if (!f) return -ENOENT;
-    int rc = file_handle_open_staged(n->stage, f, writable, out);
+    int rc = !writable && f->is_ref ? open_staged_ref(n, f, out)
+                                    : file_handle_open_staged(n->stage, f, writable, out);
     staged_file_put(n->stage, f);
     return rc;
 }

@@ -363,14 +363,15 @@ static int rmdir_image(struct node *n)
     strlist_free(&names);
     if (rc) return rc;
     if (!empty) return -ENOTEMPTY;
-    if (n->stage->base && !current_fs()->cfg.allow_delete) {
+    bool published = stage_shows_published_tag(n->stage);
+    if (published && !current_fs()->cfg.allow_delete) {
         /* rm -r unlinked the files first: give the tag its published files back */
         log_error("%s/%s:%s: not deleted: deleting tags needs -o allow_delete", n->host->name,
                   n->repo, n->ref);
         stage_forget(n->stage);
         return -EPERM;
     }
-    if (n->stage->base) rc = tag_delete(n->host, n->repo, n->ref);
+    if (published) rc = tag_delete(n->host, n->repo, n->ref);
     /* deleted, or refused (EBUSY, EPERM...): either way the staged removals go, so a refused
      * delete lists the tag's files again, as the registry still has them */
     stage_forget(n->stage);
@@ -565,7 +566,9 @@ int rfs_getxattr(const char *path, const char *name, char *value, size_t size)
         rc = -ENODATA;
     else if (n.stage)
         stage_status_text(n.stage, text, sizeof(text));
-    if (!rc) status_tag_bytes(n.host, n.repo, n.ref, n.stage != NULL, text, sizeof(text));
+    /* a published stage that lingers counts as published: no bytes of finished uploads */
+    bool writing = n.stage && strcmp(text, "published") != 0;
+    if (!rc) status_tag_bytes(n.host, n.repo, n.ref, writing, text, sizeof(text));
     node_release(&n);
     if (rc) return rc;
     size_t len = strlen(text);

@@ -11,6 +11,7 @@
 
 #include "cache/blobcache.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "fs/host.h"
 #include "fs/prefill.h"
 #include "fs/upstream.h"
@@ -20,14 +21,31 @@ static void stage_key(const char *repo, const char *tag, char *out, size_t outle
     snprintf(out, outlen, "%s:%s", repo, tag);
 }
 
+/* The stage listed under key, unless it is a published one whose lingering ended: that one
+ * is taken out of the map and returned through *expired (the caller drops the map's
+ * reference outside the lock). Called with h->stages_lock held. */
+static struct stage *listed_locked(struct host *h, const char *key, struct stage **expired)
+{
+    struct stage *s = strmap_get(&h->stages, key);
+    int64_t until = s ? __atomic_load_n(&s->linger_until_ms, __ATOMIC_ACQUIRE) : 0;
+    if (until && monotonic_ms_now() >= until) {
+        strmap_remove(&h->stages, key);
+        *expired = s;
+        return NULL;
+    }
+    return s;
+}
+
 struct stage *stage_find(struct host *h, const char *repo, const char *tag)
 {
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(repo, tag, key, sizeof(key));
+    struct stage *expired = NULL;
     pthread_mutex_lock(&h->stages_lock);
-    struct stage *s = strmap_get(&h->stages, key);
+    struct stage *s = listed_locked(h, key, &expired);
     if (s) stage_hold(s);
     pthread_mutex_unlock(&h->stages_lock);
+    stage_put(expired);
     return s;
 }
 
@@ -37,12 +55,14 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
     if (!ref_valid_repo(repo) || !ref_valid_tag(tag)) return -EINVAL;
     char key[REF_NAME_MAX + REF_TAG_MAX + 2];
     stage_key(repo, tag, key, sizeof(key));
+    struct stage *expired = NULL;
     pthread_mutex_lock(&h->stages_lock);
-    struct stage *s = strmap_get(&h->stages, key);
+    struct stage *s = listed_locked(h, key, &expired);
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) {
             pthread_mutex_unlock(&h->stages_lock);
+            stage_put(expired);
             return -ENOMEM;
         }
         s->host = h;
@@ -58,12 +78,14 @@ int stage_open(struct host *h, const char *repo, const char *tag, struct image_v
         if (strmap_set(&h->stages, key, s, NULL)) {
             pthread_mutex_unlock(&h->stages_lock);
             stage_put(s);
+            stage_put(expired);
             return -ENOMEM;
         }
         log_debug("%s/%s:%s: writing started", h->name, repo, tag);
     }
     stage_hold(s);
     pthread_mutex_unlock(&h->stages_lock);
+    stage_put(expired);
     *out = s;
     return 0;
 }
@@ -104,6 +126,14 @@ void stage_put(struct stage *s)
 void stage_put_void(void *s)
 {
     stage_put(s);
+}
+
+bool stage_shows_published_tag(struct stage *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool published = s->base || s->status == STAGE_PUBLISHED;
+    pthread_mutex_unlock(&s->lock);
+    return published;
 }
 
 void stage_forget(struct stage *s)

@@ -101,7 +101,18 @@ struct stage {
     enum stage_status status;
     char reason[256];
     int refs; /* stage_hold / stage_put only */
+    /* A new tag published while its writer may still be writing: cp -r writes files in the
+     * source's inode order, so manifest.json and version can come before blobs the registry
+     * already has, and the publication before those blobs' O_EXCL creates. The stage (which
+     * lists what was written, not the registry's image) stays until then (CLOCK_MONOTONIC ms,
+     * atomic; 0: not lingering); a later commit into it publishes again if it changes the
+     * image. published_digest is what its last publication sent (under commit). */
+    int64_t linger_until_ms;
+    char published_digest[DIGEST_STR_LEN + 1];
 };
+
+/* How long a published new tag's stage lingers for the rest of its writer's files. */
+#define STAGE_LINGER_MS 5000
 
 /* Tags of repo that are being written (listed like published ones). */
 int stage_tags_of(struct host *h, const char *repo, struct strlist *out);
@@ -121,6 +132,9 @@ void stage_put(struct stage *s);
 void stage_put_void(void *s);
 /* Drops the stage from its host (rmdir of an unpublished directory, or publication). */
 void stage_forget(struct stage *s);
+/* Whether the tag the stage shows is in the registry: it overlays a published image, or it
+ * was published and lingers (so rmdir of it deletes a tag). */
+bool stage_shows_published_tag(struct stage *s);
 
 /* The role a final name plays; -EINVAL for names a dir: image cannot hold. Temporary names of
  * rsync (.NAME.XXXXXX), skopeo (dir-put-blob*) and ln (Cu*) are ROLE_TEMP. */

@@ -8,6 +8,7 @@
 
 #include "cache/blobcache.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "fs/host.h"
 #include "fs/publish_rule.h"
 #include "fs/stage.h"
@@ -113,6 +114,19 @@ static void pin_staged(struct stage *s, struct staged_file *f)
     blobcache_pin(s->host->blobs, f->hex);
     f->pinned_in = s->host->blobs;
     memcpy(f->pinned_hex, f->hex, sizeof(f->pinned_hex));
+}
+
+/* Published: the pushed blobs are ordinary cache from now on (the stage itself may linger).
+ * Called with s->commit held, like pin_staged. */
+static void unpin_published(struct stage *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (struct staged_file *f = s->files; f; f = f->next) {
+        if (!f->pinned_in) continue;
+        blobcache_unpin(f->pinned_in, f->pinned_hex);
+        f->pinned_in = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int send_blob(struct stage *s, struct staged_file *f)
@@ -265,10 +279,23 @@ static int commit_locked(struct stage *s, struct staged_file *f, bool *declaring
     return rc;
 }
 
+/* A file committed into a published stage that lingers: the image is open again (the file may
+ * change it; publish() sends nothing when it does not). Called with s->commit held. */
+static void reopen_if_published(struct stage *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->status == STAGE_PUBLISHED) {
+        s->status = STAGE_OPEN;
+        __atomic_store_n(&s->linger_until_ms, 0, __ATOMIC_RELEASE); /* listed while open */
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 int stage_commit(struct stage *s, struct staged_file *f)
 {
     bool declaring = false;
     pthread_mutex_lock(&s->commit);
+    if (f->dirty) reopen_if_published(s);
     int rc = f->dirty ? commit_locked(s, f, &declaring) : 0;
     pthread_mutex_unlock(&s->commit);
     if (rc) return rc;
@@ -405,20 +432,33 @@ static int publish_instances(struct stage *s, const struct manifest *index, bool
     return rc;
 }
 
+/* Called with s->commit held. */
 static int publish(struct stage *s, const struct buf *bytes, const struct manifest *m)
 {
     bool missing = false;
+    char digest[DIGEST_STR_LEN + 1] = DIGEST_PREFIX;
+    sha256_hex_of(bytes->data, bytes->len, digest + strlen(DIGEST_PREFIX));
+    /* a lingering stage completed again by a late file of its writer: already sent */
+    bool again = strcmp(digest, s->published_digest) == 0;
     int rc = await_uploads(s);
-    if (rc == 0 && m->kind == MANIFEST_INDEX) rc = publish_instances(s, m, false, &missing);
-    if (rc == 0) rc = put_manifest(s, s->tag, bytes, m->media_type);
+    if (rc == 0 && !again && m->kind == MANIFEST_INDEX)
+        rc = publish_instances(s, m, false, &missing);
+    if (rc == 0 && !again) rc = put_manifest(s, s->tag, bytes, m->media_type);
     if (rc) return rc;
     pthread_mutex_lock(&s->lock);
     s->status = STAGE_PUBLISHED;
     s->reason[0] = '\0';
     pthread_mutex_unlock(&s->lock);
+    memcpy(s->published_digest, digest, sizeof(digest));
+    unpin_published(s);
+    if (again) return 0;
     log_info("%s/%s:%s: published", s->host->name, s->repo, s->tag);
     host_invalidate_repo(s->host, s->repo, s->tag);
-    stage_forget(s);
+    if (s->base) { /* the registry's image is what the directory shows from now on */
+        stage_forget(s);
+        return 0;
+    }
+    __atomic_store_n(&s->linger_until_ms, monotonic_ms_now() + STAGE_LINGER_MS, __ATOMIC_RELEASE);
     return 0;
 }
 

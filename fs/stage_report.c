@@ -24,7 +24,7 @@ static void report_host(struct host *h)
         if (!s) continue;
         char text[512];
         stage_status_text(s, text, sizeof(text));
-        if (s->files || s->status == STAGE_FAILED)
+        if ((s->files && s->status != STAGE_PUBLISHED) || s->status == STAGE_FAILED)
             log_warn("%s/%s:%s was written but not published: %s", h->name, s->repo, s->tag, text);
         stage_put(s);
     }

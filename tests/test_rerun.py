@@ -6,12 +6,14 @@ are re-run every day. (`skopeo sync --dest dir` refuses an existing destination 
 any file system; the mount answers as a disk does.)
 """
 
+import os
 import threading
 import time
 
 import pytest
 
-from harness.tools import run, skopeo
+from harness import writes
+from harness.tools import ls, run, skopeo
 from harness.write_fixtures import w, wimages  # noqa: F401  (fixtures)
 
 TOOLS = {
@@ -134,3 +136,26 @@ def test_mirror_between_registries_twice(registry_factory, mount_factory, sample
         assert writes.pushed_digest(dst, "mirror/app", tag) == samples["oci"].obj.digest
     m.stop()
     assert "not published" not in m.log(), m.log()[-3000:]
+
+
+def test_cp_order_manifest_before_blobs_the_registry_has(w, samples):
+    """cp -r writes in the source's inode order, which need not be the order the files were
+    made in: manifest.json and version may come before blobs, and when the registry already
+    has those blobs the image is published before cp creates them (O_EXCL). Those creates must
+    still succeed (the new tag lingers as what was written), and nothing is sent twice."""
+    obj = samples["oci"].obj
+    w.preload("late/app", "old", obj)                 # the repository has every blob
+    src = w.source(obj, "oci")
+    w.mkdirs("late/app/v1")
+    tag = w.path("late/app/v1")
+    names = ["version", "manifest.json"] + [b.hex for b in obj.blobs]
+    mark = w.mark()
+    res = writes.write_files([("create", os.path.join(tag, n), os.path.join(src, n))
+                              for n in names])
+    assert res == ["OK"] * len(names), (list(zip(names, res)), w.describe(mark))
+    w.assert_published("late/app", "v1", obj)
+    assert len(writes.manifest_puts(w.reg, mark)) == 1, w.describe(mark)
+    assert sorted(ls(tag)) == sorted(names)
+    r = run(["diff", "-r", src, tag])
+    assert r.returncode == 0, r
+    assert_clean(w, "late/app", "v1")

@@ -98,11 +98,12 @@ def en(e):
 for op in ops:
     kind, path = op[0], op[1]
     try:
-        if kind == "write":          # write PATH SRC [CHUNK ["keep-mtime"]]: open, write, close
-            src = op[2]
+        if kind in ("write", "create"):  # write PATH SRC [CHUNK ["keep-mtime"]]: open, write,
+            src = op[2]                  # close; create: as cp -r does, with O_EXCL
             chunk = op[3] if len(op) > 3 and op[3] else 65536
+            flags = os.O_EXCL if kind == "create" else os.O_TRUNC
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
             except OSError as e:
                 res.append("%s@open" % en(e))
                 continue
@@ -203,7 +204,8 @@ def write_files(ops, timeout=tools.DEFAULT_TIMEOUT):
     """Run filesystem ops in order in one child python; returns one result per op:
     "OK", an errno name ("EINVAL"), or for "write" "ERRNO@open|write|close".
 
-    ops: ("write", dest, srcfile[, chunk[, "keep-mtime"]]), ("rename", a, b), ("unlink", p), ("mkdir", p),
+    ops: ("write", dest, srcfile[, chunk[, "keep-mtime"]]), ("create", dest, srcfile) (O_EXCL,
+         as cp -r into a directory it made), ("rename", a, b), ("unlink", p), ("mkdir", p),
          ("rmdir", p), ("link", a, b), ("utime", p), ("chmod", p, mode), ("chown", p),
          ("truncate", p, size), ("setxattr", p, name, value), ("getxattr", p, name),
          ("attrs", dest, srcfile)  (-> {"result":..., "steps": [...]})
