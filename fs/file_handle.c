@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "fs/archive_file.h"
 #include "fs/backend.h"
 #include "fs/host.h"
 #include "fs/readahead.h"
@@ -99,10 +100,26 @@ static int open_staged_node(const struct node *n, bool writable, struct open_fil
     return rc;
 }
 
+static int open_archive(const struct node *n, struct open_file **out)
+{
+    struct open_file *fh = calloc(1, sizeof(*fh));
+    if (!fh) return -ENOMEM;
+    buf_init(&fh->bytes, 0);
+    fh->host = n->host;
+    int rc = archive_file_open(n->host, n->repo, n->ref, n->archive, &fh->archive);
+    if (rc) {
+        free(fh);
+        return rc;
+    }
+    *out = fh;
+    return 0;
+}
+
 int file_handle_open(const struct node *n, bool writable, struct open_file **out)
 {
     if (n->sfile) return open_staged_node(n, writable, out);
     if (writable) return -EROFS;
+    if (n->kind == NODE_ARCHIVE) return open_archive(n, out);
     struct open_file *fh = calloc(1, sizeof(*fh));
     if (!fh) return -ENOMEM;
     buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
@@ -120,6 +137,7 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
 ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off)
 {
     if (fh->sfile) return stage_file_read(fh->sfile, buf, size, off);
+    if (fh->archive) return archive_file_read(fh->archive, buf, size, off);
     if (fh->reader) {
         /* the first read, not the open: cp within the mount and stat-like opens fetch nothing */
         if (!fh->read_started && fh->host->readahead) {
@@ -142,6 +160,7 @@ void file_handle_close(struct open_file *fh)
         staged_file_put(fh->stage, fh->sfile);
     }
     stage_put(fh->stage);
+    archive_file_close(fh->archive);
     if (fh->reader && fh->host->readahead)
         readahead_blob_closed(fh->host->readahead, fh->host, fh->repo, fh->view);
     blobcache_close(fh->reader);

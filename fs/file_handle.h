@@ -19,6 +19,8 @@ struct open_file {
     struct blob_reader *reader; /* VE_BLOB */
     bool read_started;          /* the first read started the image's read-ahead */
     struct buf bytes;           /* VE_VERSION, VE_MANIFEST, VE_INSTANCE */
+    /* a docker-archive view (fs/archive_file.h) */
+    struct archive_file *archive;
     /* staged file */
     struct stage *stage;
     struct staged_file *sfile;

@@ -56,9 +56,17 @@ static void fill_staged_stat(const struct staged_file *f, struct stat *st)
     fill_reg_stat(f->mode, f->size, f->mtime, st);
 }
 
+/* A docker-archive view: read-only whatever the mount. */
+static void fill_archive_stat(const struct archive_view *a, struct stat *st)
+{
+    fill_reg_stat(0444, a->layout.size, (struct timespec){.tv_sec = a->mtime}, st);
+}
+
 static void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
 {
-    if (n->kind == NODE_FILE && n->sfile)
+    if (n->kind == NODE_ARCHIVE)
+        fill_archive_stat(n->archive, st);
+    else if (n->kind == NODE_FILE && n->sfile)
         fill_staged_stat(n->sfile, st);
     else if (n->kind == NODE_FILE)
         fill_file_stat(fs, n->entry, st);
@@ -204,6 +212,7 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
         }
         break;
     case NODE_FILE:
+    case NODE_ARCHIVE:
         rc = -ENOTDIR;
         break;
     }

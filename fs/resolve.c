@@ -95,6 +95,16 @@ int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
     return (at ? ref_valid_digest(ref) : ref_valid_tag(ref)) ? 0 : -ENOENT;
 }
 
+/* REPO:TAG.tar when TAG.tar is no tag (a real tag wins): the docker-archive view of TAG. */
+static int try_archive(struct node *out)
+{
+    char tag[REF_TAG_MAX + 1];
+    if (!archive_view_name(out->ref, tag, sizeof(tag))) return -ENOENT;
+    snprintf(out->ref, sizeof(out->ref), "%s", tag);
+    out->kind = NODE_ARCHIVE;
+    return archive_view_get(out->host, out->repo, out->ref, &out->archive);
+}
+
 /* REPO:TAG and REPO@sha256:HEX, resolvable beside REPO but never listed. */
 static int try_alias(struct node *out, const char *prefix, const char *comp, size_t len)
 {
@@ -102,7 +112,8 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
     int rc = resolve_alias_parse(prefix, comp, len, out->repo, out->ref, &by_digest);
     if (rc || by_digest) return rc;
     if ((out->stage = stage_find(out->host, out->repo, out->ref))) return 0;
-    return host_has_tag(out->host, out->repo, out->ref);
+    rc = host_has_tag(out->host, out->repo, out->ref);
+    return rc == -ENOENT ? try_archive(out) : rc;
 }
 
 /* Without a catalog, a name under a repository that is not one of its tags is ENOENT (a
@@ -126,6 +137,7 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
         const char *comp = c->item[k];
         size_t len = c->len[k];
         int rc = try_alias(out, prefix, comp, len);
+        if (rc == 0 && out->kind == NODE_ARCHIVE) return k + 1 == c->n ? 0 : -ENOTDIR;
         if (rc <= 0) return rc ? rc : resolve_image(out, c, k + 1, want_view);
 
         if (*prefix && len <= REF_TAG_MAX) {
@@ -191,7 +203,7 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_file(struct rfs *fs, const char *path, struct node *out)
 {
     int rc = resolve_path(fs, path, true, out);
-    if (rc == 0 && out->kind != NODE_FILE) {
+    if (rc == 0 && out->kind != NODE_FILE && out->kind != NODE_ARCHIVE) {
         node_release(out);
         rc = -EISDIR;
     }
@@ -207,4 +219,6 @@ void node_release(struct node *n)
     n->sfile = NULL;
     stage_put(n->stage);
     n->stage = NULL;
+    archive_view_put(n->archive);
+    n->archive = NULL;
 }

@@ -4,12 +4,13 @@
 
 #include <stdbool.h>
 
+#include "fs/archive_view.h"
 #include "fs/image_view.h"
 #include "fs/rfs.h"
 #include "fs/stage.h"
 #include "transport/ref.h"
 
-enum node_kind { NODE_HOSTS, NODE_DIR, NODE_IMAGE, NODE_FILE };
+enum node_kind { NODE_HOSTS, NODE_DIR, NODE_IMAGE, NODE_FILE, NODE_ARCHIVE };
 
 struct node {
     enum node_kind kind;
@@ -22,6 +23,8 @@ struct node {
     const struct view_entry *entry;             /* NODE_FILE of a published image */
     struct stage *stage;       /* NODE_IMAGE, NODE_FILE: the image is being written (-o push) */
     struct staged_file *sfile; /* NODE_FILE: a file written into the stage */
+    /* NODE_ARCHIVE: REPO:TAG.tar, the docker-archive view of tag ref (fs/archive_view.h) */
+    struct archive_view *archive;
 };
 
 #define DIR_IS_CREATED 4 /* made by mkdir, unknown to the registry so far */
@@ -38,7 +41,7 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
                         char repo[REF_NAME_MAX + 1], char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2],
                         bool *by_digest);
-/* resolve_path for a file (-EISDIR for anything else), with its view loaded. */
+/* resolve_path for a file or an archive view (-EISDIR for anything else), with its view loaded. */
 int resolve_file(struct rfs *fs, const char *path, struct node *out);
 void node_release(struct node *n);
 
