@@ -271,7 +271,7 @@ static int rfs_open(const char *path, struct fuse_file_info *fi)
     if (writable && !fs->cfg.push) return -EROFS;
     if (writable) return rfs_open_for_write(path, fi);
     struct node n;
-    int rc = resolve_file(fs, path, &n);
+    int rc = resolve_readable(fs, path, &n);
     if (rc) return rc;
     struct open_file *fh;
     rc = file_handle_open(&n, false, &fh);

@@ -324,6 +324,7 @@ int rfs_mkdir(const char *path, mode_t mode)
 
 static int unlink_node(struct node *n)
 {
+    if (n->kind == NODE_ARCHIVE) return -EROFS; /* a read-only view */
     if (n->kind != NODE_FILE) return -EISDIR;
     if (n->stage) return stage_unlink(n->stage, n->sfile ? n->sfile->name : n->entry->name);
     if (is_digest_ref(n->ref)) return -EROFS;

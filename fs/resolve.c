@@ -203,6 +203,16 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_file(struct rfs *fs, const char *path, struct node *out)
 {
     int rc = resolve_path(fs, path, true, out);
+    if (rc == 0 && out->kind != NODE_FILE) {
+        rc = out->kind == NODE_ARCHIVE ? -EROFS : -EISDIR;
+        node_release(out);
+    }
+    return rc;
+}
+
+int resolve_readable(struct rfs *fs, const char *path, struct node *out)
+{
+    int rc = resolve_path(fs, path, true, out);
     if (rc == 0 && out->kind != NODE_FILE && out->kind != NODE_ARCHIVE) {
         node_release(out);
         rc = -EISDIR;

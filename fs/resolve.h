@@ -41,8 +41,11 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
                         char repo[REF_NAME_MAX + 1], char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2],
                         bool *by_digest);
-/* resolve_path for a file or an archive view (-EISDIR for anything else), with its view loaded. */
+/* resolve_path for a file (-EISDIR for anything else), with its view loaded; an archive view is
+ * -EROFS (what opens a file to write it calls this). */
 int resolve_file(struct rfs *fs, const char *path, struct node *out);
+/* resolve_file for reading: a file or an archive view (NODE_ARCHIVE). */
+int resolve_readable(struct rfs *fs, const char *path, struct node *out);
 void node_release(struct node *n);
 
 #endif
