@@ -32,14 +32,14 @@ char *archive_manifest_json(const char *config_hex, const char *const *layer_hex
     cJSON *root = cJSON_CreateArray(), *item = cJSON_CreateObject();
     bool ok = root && item && cJSON_AddItemToArray(root, item);
     if (!ok) cJSON_Delete(item);
-    snprintf(name, sizeof(name), "%s.json", config_hex);
+    snprintf(name, sizeof(name), "%.64s.json", config_hex);
     ok = ok && cJSON_AddStringToObject(item, "Config", name);
     cJSON *tags = ok ? cJSON_AddArrayToObject(item, "RepoTags") : NULL;
     ok = tags && (!*repo_tag || add_string(tags, repo_tag));
     cJSON *layers = ok ? cJSON_AddArrayToObject(item, "Layers") : NULL;
     ok = layers != NULL;
     for (size_t i = 0; i < n && ok; i++) {
-        snprintf(name, sizeof(name), "%s" ARCHIVE_SUFFIX, layer_hexes[i]);
+        snprintf(name, sizeof(name), "%.64s" ARCHIVE_SUFFIX, layer_hexes[i]);
         ok = add_string(layers, name);
     }
     char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
@@ -86,11 +86,11 @@ static int build_layout(struct tar_layout *l, const struct manifest *m, const ch
 {
     char name[TAR_NAME_MAX + 1];
     int rc = build_manifest_member(l, m, repo_tag);
-    snprintf(name, sizeof(name), "%s.json", hex_of(m->config.digest));
+    snprintf(name, sizeof(name), "%.64s.json", hex_of(m->config.digest));
     if (rc == 0) rc = tar_layout_add_blob(l, name, hex_of(m->config.digest), m->config.size);
     for (size_t i = 0; i < m->n_layers && rc == 0; i++) {
         const char *hex = hex_of(m->layers[i].digest);
-        snprintf(name, sizeof(name), "%s" ARCHIVE_SUFFIX, hex);
+        snprintf(name, sizeof(name), "%.64s" ARCHIVE_SUFFIX, hex);
         if (!tar_layout_find(l, name)) rc = tar_layout_add_blob(l, name, hex, m->layers[i].size);
     }
     if (rc == 0) tar_layout_finish(l);
