@@ -12,6 +12,8 @@ Read path (issue #2)
   3   `cp -r MNT/REPO/TAG DST` (fresh mount, empty cache) vs
       `skopeo copy docker://REG/REPO:TAG dir:DST`               target time ratio <= 0.5
   4   peak RSS (VmHWM) of the registryfs process after the cold read      target <= 64 MiB
+  3t  `cp MNT/REPO:TAG.tar DST` (docker-archive view, fresh mount, empty cache) vs
+      `skopeo copy docker://REG/REPO:TAG docker-archive:DST`    target time ratio <= 0.5
 Write path (issue #3, `-o push`, docs/write.md)
   5   `cp -r LOCAL MNT/NEWREPO/TAG` (fresh rw mount + cache, fresh repository)
       vs `skopeo copy dir:LOCAL docker://REG/NEWREPO2:TAG`     target time ratio <= 0.6
@@ -72,7 +74,7 @@ write code is younger) are shown as ERROR rows and the bench goes on.
     /usr/bin/python3 tests/bench/bench.py [--only read,package] [--runs N] [--mib M] [--keep DIR]
 
 Environment: BENCH_MIB (size of the big layer, default 256), BENCH_RUNS (default 3),
-BENCH_ONLY (comma-separated measurement groups: read, copy, push, reg2reg, repush,
+BENCH_ONLY (comma-separated measurement groups: read, copy, archive, push, reg2reg, repush,
 package, select, wan), BENCH_KEEP=DIR (work directory to use and keep), REGISTRYFS_BIN as for the
 tests; BENCH_RFS_OPTS (extra -o options for every registryfs mount of the bench, e.g.
 max_transfers=8); for 8: BENCH_PKG_IMAGES (default 6), BENCH_PKG_BASE_MIB (each of the 2
@@ -513,6 +515,52 @@ def m_copy(ctx):
             rmtree(os.path.dirname(dst_sk))
     r3.notes.append("throughput: registryfs %s, skopeo %s" % (
         mibps(r3, "rfs", ctx.image_bytes), mibps(r3, "base", ctx.image_bytes)))
+
+
+def check_archive(path, obj):
+    """A docker-archive holding obj: its members, and each blob's size."""
+    import tarfile
+    with tarfile.open(path) as t:
+        sizes = {m.name: m.size for m in t.getmembers()}
+        manifest = json.loads(t.extractfile("manifest.json").read())
+    layers = manifest[0]["Layers"]
+    if manifest[0]["Config"] != obj.config.hex + ".json" or len(layers) != len(obj.layers) or \
+            any(n not in sizes for n in layers):
+        raise BenchError("%s: not a docker-archive of %s: %s" % (path, obj.digest, manifest))
+
+
+def m_archive(ctx):
+    """3t: cp of the docker-archive view out of a fresh mount vs skopeo copy docker-archive:."""
+    r = ctx.row("3t", "cp MNT/REPO:TAG.tar vs skopeo docker->docker-archive",
+                "skopeo copy docker://REG/REPO:TAG docker-archive:DST; registryfs: cp "
+                "MNT/REPO:TAG.tar DST, fresh mount, empty cache dir", target=0.5)
+    ref = "docker://%s/%s:%s" % (ctx.reg.host, ctx.repo, ctx.tag)
+    for i in range(ctx.runs):
+        m = ctx.mount("archive", ctx.reg.url)
+        out = ctx.fresh("archive-out")
+        try:
+            def cp():
+                dst = os.path.join(out, "cp.tar")
+                t = timed('cp "$1" "$2"', m.path("%s:%s.tar" % (ctx.repo, ctx.tag)), dst)
+                check_archive(dst, ctx.big)
+                return t
+
+            def sk():
+                dst = os.path.join(out, "skopeo.tar")
+                t = timed_skopeo("copy", "--src-tls-verify=false", ref, "docker-archive:" + dst)
+                check_archive(dst, ctx.big)
+                return t
+
+            for side, fn in ([("base", sk), ("rfs", cp)] if i % 2 else
+                             [("rfs", cp), ("base", sk)]):
+                ctx.sample(r, side, fn)
+        finally:
+            ctx.unmount(m)
+            rmtree(out)
+    r.notes.append("throughput: registryfs %s, skopeo %s" % (
+        mibps(r, "rfs", ctx.image_bytes), mibps(r, "base", ctx.image_bytes)))
+    r.notes.append("skopeo stores the layers decompressed (named by DiffID); the view serves "
+                   "the registry's compressed blobs")
 
 
 def m_push(ctx):
@@ -1458,6 +1506,7 @@ def wan_read(ctx, w, runs, a, b, dl_a, dl_b, row):
 MEASUREMENTS = [
     ("read", m_read),           # 1, 1b, 2, 4
     ("copy", m_copy),           # 3
+    ("archive", m_archive),     # 3t
     ("push", m_push),           # 5, 5r
     ("reg2reg", m_reg2reg),     # 6
     ("repush", m_repush),       # 7a, 7b
