@@ -76,6 +76,19 @@ def test_single_arch_archive(mnt, registry, samples, name):
         ["manifest.json", img.config.hex + ".json"] + [l.hex + ".tar" for l in img.layers]
 
 
+def test_big_archive_streams_the_layer(mnt, samples, tmp_path):
+    """A 20 MiB layer read across many FUSE reads: cp, then tar extracts the registry's blob."""
+    ref = samples["big"]
+    dst = tmp_path / "big.tar"
+    r = run(["cp", archive_path(mnt, ref), str(dst)])
+    assert r.returncode == 0, r
+    layer = ref.obj.layers[0]
+    r = run(["tar", "-xf", str(dst), "-C", str(tmp_path), layer.hex + ".tar"])
+    assert r.returncode == 0, r
+    r = run(["sha256sum", str(tmp_path / (layer.hex + ".tar"))])
+    assert r.stdout.split()[0] == layer.hex
+
+
 def test_views_are_never_listed(mnt, samples):
     ref = samples["oci"]
     assert probe("stat", archive_path(mnt, ref))[0] == "OK"
