@@ -125,7 +125,8 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
     buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
     fh->host = n->host;
     snprintf(fh->repo, sizeof(fh->repo), "%s", n->repo);
-    int rc = open_published(n, fh);
+    int rc = n->kind == NODE_OCI_FILE && !n->entry ? oci_view_bytes(n, &fh->bytes)
+                                                   : open_published(n, fh);
     if (rc) {
         file_handle_close(fh);
         return rc;

@@ -62,6 +62,19 @@ static void fill_archive_stat(const struct archive_view *a, struct stat *st)
     fill_reg_stat(0444, a->layout.size, (struct timespec){.tv_sec = a->mtime}, st);
 }
 
+/* The OCI layout view is read-only, even with -o push. */
+static int fill_oci_stat(const struct rfs *fs, const struct node *n, struct stat *st)
+{
+    fill_dir_stat(fs, st);
+    st->st_mode = S_IFDIR | 0555;
+    if (n->kind == NODE_OCI_DIR) return 0;
+    uint64_t size;
+    time_t mtime;
+    int rc = oci_view_file_info(n, &size, &mtime);
+    if (rc == 0) fill_reg_stat(0444, size, (struct timespec){.tv_sec = mtime}, st);
+    return rc;
+}
+
 static void fill_node_stat(const struct rfs *fs, const struct node *n, struct stat *st)
 {
     if (n->kind == NODE_ARCHIVE)
@@ -81,9 +94,12 @@ static int rfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
     struct node n;
     int rc = resolve_path(fs, path, false, &n);
     if (rc) return rc;
-    fill_node_stat(fs, &n, st);
+    if (n.kind == NODE_OCI_DIR || n.kind == NODE_OCI_FILE)
+        rc = fill_oci_stat(fs, &n, st);
+    else
+        fill_node_stat(fs, &n, st);
     node_release(&n);
-    return 0;
+    return rc;
 }
 
 /* A listing is built once at opendir, so readdir can hand out real, stable offsets (which
@@ -177,6 +193,21 @@ static int list_stage(struct rfs *fs, struct node *n, struct listing *l)
     return rc;
 }
 
+struct oci_listing {
+    const struct rfs *fs;
+    struct listing *l;
+};
+
+static int add_oci_child(void *ctx, const struct oci_child *c)
+{
+    struct oci_listing *o = ctx;
+    struct stat st;
+    fill_dir_stat(o->fs, &st);
+    st.st_mode = S_IFDIR | 0555;
+    if (!c->is_dir) fill_reg_stat(0444, c->size, (struct timespec){.tv_sec = c->mtime}, &st);
+    return listing_add(o->l, c->name, &st);
+}
+
 static int list_node(struct rfs *fs, struct node *n, struct listing *l)
 {
     struct strlist names = STRLIST_INIT;
@@ -211,8 +242,12 @@ static int list_node(struct rfs *fs, struct node *n, struct listing *l)
             rc = listing_add(l, n->view->entries[i].name, &st);
         }
         break;
+    case NODE_OCI_DIR:
+        rc = oci_view_list(n, add_oci_child, &(struct oci_listing){fs, l});
+        break;
     case NODE_FILE:
     case NODE_ARCHIVE:
+    case NODE_OCI_FILE:
         rc = -ENOTDIR;
         break;
     }

@@ -53,6 +53,7 @@ static int stage_for_dir(struct rfs *fs, const char *dir, struct node *n, struct
 {
     int rc = resolve_path(fs, dir, true, n);
     if (rc) return rc;
+    if (n->oci) return -EROFS; /* the OCI layout view is read-only */
     if (n->kind == NODE_IMAGE) {
         if (n->stage) {
             *out = n->stage;
@@ -291,6 +292,10 @@ int rfs_mkdir(const char *path, mode_t mode)
         return -EEXIST;
     }
     if ((rc = resolve_path(fs, dir, false, &n))) return rc;
+    if (n.oci) { /* the OCI layout view is read-only */
+        node_release(&n);
+        return -EROFS;
+    }
     if (n.kind != NODE_DIR) {
         log_error("mkdir %s: %s", path,
                   n.kind == NODE_HOSTS ? "registry hosts appear when first used, not by mkdir"
@@ -342,7 +347,12 @@ static int unlink_node(struct node *n)
 static int resolve_for_write(const char *path, bool want_view, struct node *n)
 {
     struct rfs *fs = current_fs();
-    return fs->cfg.push ? resolve_path(fs, path, want_view, n) : -EROFS;
+    int rc = fs->cfg.push ? resolve_path(fs, path, want_view, n) : -EROFS;
+    if (rc == 0 && n->oci) { /* the OCI layout view is read-only */
+        node_release(n);
+        rc = -EROFS;
+    }
+    return rc;
 }
 
 int rfs_unlink(const char *path)

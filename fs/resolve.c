@@ -53,6 +53,7 @@ static int resolve_staged(struct node *out, const char *name, size_t remaining)
 
 static int resolve_image(struct node *out, const struct components *c, size_t rest, bool want_view)
 {
+    if (out->oci) return oci_view_resolve(out, c->item + rest, c->len + rest, c->n - rest);
     out->kind = NODE_IMAGE;
     size_t remaining = c->n - rest;
     if (remaining > 1) return -ENOENT;
@@ -106,6 +107,8 @@ static int try_archive(struct node *out)
 }
 
 /* REPO:TAG and REPO@sha256:HEX, resolvable beside REPO but never listed. */
+/* REPO:TAG and REPO@sha256:HEX, resolvable beside REPO but never listed; so are REPO:TAG.tar
+ * and REPO:TAG.oci when TAG.tar or TAG.oci is not itself a tag. */
 static int try_alias(struct node *out, const char *prefix, const char *comp, size_t len)
 {
     bool by_digest;
@@ -113,7 +116,9 @@ static int try_alias(struct node *out, const char *prefix, const char *comp, siz
     if (rc || by_digest) return rc;
     if ((out->stage = stage_find(out->host, out->repo, out->ref))) return 0;
     rc = host_has_tag(out->host, out->repo, out->ref);
-    return rc == -ENOENT ? try_archive(out) : rc;
+    if (rc != -ENOENT) return rc;
+    rc = try_archive(out);
+    return rc == -ENOENT ? oci_view_claim(out) : rc;
 }
 
 /* Without a catalog, a name under a repository that is not one of its tags is ENOENT (a
@@ -155,6 +160,9 @@ static int resolve_in_host(struct node *out, const struct components *c, size_t 
                     snprintf(out->repo, sizeof(out->repo), "%s", prefix);
                     return resolve_image(out, c, k + 1, want_view);
                 }
+                snprintf(out->repo, sizeof(out->repo), "%s", prefix);
+                if (has == -ENOENT && oci_view_claim(out) == 0) /* REPO/TAG.oci, unlisted */
+                    return resolve_image(out, c, k + 1, want_view);
                 if (has != -ENOENT) return has; /* denied or unreachable: not "no such tag" */
             }
             if ((flags & DIR_NO_CATALOG) && (flags & DIR_IS_REPO)) {
@@ -203,7 +211,7 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_file(struct rfs *fs, const char *path, struct node *out)
 {
     int rc = resolve_path(fs, path, true, out);
-    if (rc == 0 && out->kind != NODE_FILE) {
+    if (rc == 0 && out->kind != NODE_FILE && out->kind != NODE_OCI_FILE) {
         rc = out->kind == NODE_ARCHIVE ? -EROFS : -EISDIR;
         node_release(out);
     }
@@ -213,7 +221,8 @@ int resolve_file(struct rfs *fs, const char *path, struct node *out)
 int resolve_readable(struct rfs *fs, const char *path, struct node *out)
 {
     int rc = resolve_path(fs, path, true, out);
-    if (rc == 0 && out->kind != NODE_FILE && out->kind != NODE_ARCHIVE) {
+    if (rc == 0 && out->kind != NODE_FILE && out->kind != NODE_ARCHIVE &&
+        out->kind != NODE_OCI_FILE) {
         node_release(out);
         rc = -EISDIR;
     }
@@ -225,6 +234,7 @@ void node_release(struct node *n)
     image_view_put(n->view);
     n->view = NULL;
     n->entry = NULL;
+    n->oci = OCI_NONE;
     if (n->sfile) staged_file_put(n->stage, n->sfile);
     n->sfile = NULL;
     stage_put(n->stage);

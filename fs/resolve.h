@@ -6,11 +6,22 @@
 
 #include "fs/archive_view.h"
 #include "fs/image_view.h"
+#include "fs/oci_view.h"
 #include "fs/rfs.h"
 #include "fs/stage.h"
 #include "transport/ref.h"
 
-enum node_kind { NODE_HOSTS, NODE_DIR, NODE_IMAGE, NODE_FILE, NODE_ARCHIVE };
+/* NODE_ARCHIVE: REPO:TAG.tar (fs/archive_view.h); NODE_OCI_DIR, NODE_OCI_FILE: a directory or
+ * file of a tag's OCI layout view (fs/oci_view.h) */
+enum node_kind {
+    NODE_HOSTS,
+    NODE_DIR,
+    NODE_IMAGE,
+    NODE_FILE,
+    NODE_ARCHIVE,
+    NODE_OCI_DIR,
+    NODE_OCI_FILE
+};
 
 struct node {
     enum node_kind kind;
@@ -20,7 +31,8 @@ struct node {
     char repo[REF_NAME_MAX + 1];                /* NODE_IMAGE, NODE_FILE */
     char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2]; /* tag or sha256:<hex> */
     struct image_view *view;                    /* NODE_FILE; NODE_IMAGE with want_view */
-    const struct view_entry *entry;             /* NODE_FILE of a published image */
+    const struct view_entry *entry;             /* NODE_FILE of a published image, OCI_BLOB */
+    enum oci_part oci;                          /* NODE_OCI_*: where in the OCI layout view */
     struct stage *stage;       /* NODE_IMAGE, NODE_FILE: the image is being written (-o push) */
     struct staged_file *sfile; /* NODE_FILE: a file written into the stage */
     /* NODE_ARCHIVE: REPO:TAG.tar, the docker-archive view of tag ref (fs/archive_view.h) */
@@ -41,8 +53,9 @@ int resolve_path(struct rfs *fs, const char *path, bool want_view, struct node *
 int resolve_alias_parse(const char *prefix, const char *comp, size_t len,
                         char repo[REF_NAME_MAX + 1], char ref[REF_TAG_MAX + DIGEST_STR_LEN + 2],
                         bool *by_digest);
-/* resolve_path for a file (-EISDIR for anything else), with its view loaded; an archive view is
- * -EROFS (what opens a file to write it calls this). */
+/* resolve_path for a file (-EISDIR for anything else), with its view loaded: NODE_FILE, or
+ * NODE_OCI_FILE (read-only); an archive view is -EROFS (what opens a file to write it calls
+ * this). */
 int resolve_file(struct rfs *fs, const char *path, struct node *out);
 /* resolve_file for reading: a file or an archive view (NODE_ARCHIVE). */
 int resolve_readable(struct rfs *fs, const char *path, struct node *out);
