@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config clang-format man-db groff-base
   clang libclang-rt-14-dev
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev
-  docker-registry skopeo umoci rsync tar coreutils attr apache2-utils openssl nginx-light
+  docker-registry skopeo umoci podman rsync tar coreutils attr apache2-utils openssl nginx-light
   python3 python3-pytest python3-pytest-xdist python3-cryptography python3-jwt curl
 )
 
