@@ -19,7 +19,9 @@ struct rfs {
     struct progress progress;   /* transfers running and recently ended, across hosts */
     pthread_t watch;            /* notices the end of the session (fs/shutdown.c) */
     bool watching;
-    int watch_stop; /* atomic */
+    pthread_mutex_t watch_lock; /* guards watch_stop; with watch_wake, a leaf */
+    pthread_cond_t watch_wake;  /* the watch thread's sleep, cut short by shutdown_watch_stop */
+    int watch_stop;
 };
 
 /* Root mode: the host for a directory name, created (and pinged) on first use. */
