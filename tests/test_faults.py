@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import imagegen as ig
-from harness import tools
+from harness import tools, writes
 from harness.faults import RateLimitedRelay, raw_layer
 from harness.regclient import RegistryClient
 from harness.registry import free_port
@@ -74,8 +74,8 @@ def test_chaos_push_publishes_every_image(registry_factory, proxy_factory, mount
     mark = reg.mark()
     for i, img in enumerate(imgs):
         tools.ok(["mkdir", "-p", m.path("pushed/img%d" % i)])
-        src = tmp_path / ("src%d" % i)
-        ig.write_dir(store, img, str(src), link=False)
+        # skopeo's inode order, which cp -r copies in (writes.source_dir)
+        src = writes.source_dir(store, img, tmp_path / ("src%d" % i))
         r = run(["cp", "-r", str(src), m.path("pushed/img%d" % i, "v1")], timeout=120)
         assert r.returncode == 0, (i, r, m.log()[-2000:])
     with RegistryClient(reg.url) as c:

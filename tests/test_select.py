@@ -209,7 +209,7 @@ def test_wrong_bytes_under_a_known_blob_name_fail(big, mount_factory, tmp_path):
     publish (the comparison is a verification, not a shortcut around it)."""
     repo, tag, obj = big.chosen[0]
     src = tmp_path / "image"
-    ig.write_dir(big.store, obj, str(src))
+    writes.source_dir(big.store, obj, src)  # skopeo's inode order: cp -r copies in it
     layer = obj.layers[-1]
     bad = tmp_path / "bad"
     with open(str(src / layer.hex), "rb") as f:
