@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from harness import writes
 from harness.mount import Mount, registryfs_bin
 from harness.tools import ls, mounted, read_bytes, run, wait_for
 
@@ -115,9 +116,10 @@ def test_man_page_checks_and_covers_help():
 
 
 def test_debug_lines_of_uploads_say_the_bytes_sent(mount_factory, registry_factory, samples,
-                                                   skopeo_dir):
+                                                   tmp_path):
     reg = registry_factory()
-    src = skopeo_dir(samples["oci"])
+    # skopeo's inode order, which cp -r copies in (a manifest before its blobs is an error)
+    src = writes.source_dir(samples.store, samples["oci"].obj, tmp_path / "src" / "v1")
     m = mount_factory(reg.url, debug=True, options={"push": True})
     os.makedirs(m.path("up", "app"))
     r = run(["cp", "-r", src, m.path("up", "app", "v1")])
