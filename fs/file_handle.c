@@ -44,14 +44,33 @@ static int open_published(const struct node *n, struct open_file *fh)
     return -EIO;
 }
 
+/* An empty handle of host and repo; bytes may hold up to limit (0: nothing is held). */
+static struct open_file *new_handle(struct host *host, const char *repo, size_t limit)
+{
+    struct open_file *fh = calloc(1, sizeof(*fh));
+    if (!fh) return NULL;
+    buf_init(&fh->bytes, limit);
+    fh->host = host;
+    snprintf(fh->repo, sizeof(fh->repo), "%s", repo);
+    return fh;
+}
+
+/* The handle of an open that went well, or closes it. */
+static int handle_result(struct open_file *fh, int rc, struct open_file **out)
+{
+    if (rc) {
+        file_handle_close(fh);
+        return rc;
+    }
+    *out = fh;
+    return 0;
+}
+
 int file_handle_open_staged(struct stage *s, struct staged_file *f, bool writable,
                             struct open_file **out)
 {
-    struct open_file *fh = calloc(1, sizeof(*fh));
+    struct open_file *fh = new_handle(s->host, s->repo, 0);
     if (!fh) return -ENOMEM;
-    buf_init(&fh->bytes, 0);
-    fh->host = s->host;
-    snprintf(fh->repo, sizeof(fh->repo), "%s", s->repo);
     fh->stage = s;
     stage_hold(s);
     fh->sfile = f;
@@ -74,20 +93,12 @@ bool file_handle_end_write(struct open_file *fh)
 static int open_staged_ref(const struct node *n, const struct staged_file *f,
                            struct open_file **out)
 {
-    struct open_file *fh = calloc(1, sizeof(*fh));
+    struct open_file *fh = new_handle(n->host, f->ref_repo, 0);
     if (!fh) return -ENOMEM;
-    buf_init(&fh->bytes, 0);
-    fh->host = n->host;
-    snprintf(fh->repo, sizeof(fh->repo), "%s", f->ref_repo);
     struct blob_source src;
     int rc = readahead_blob_source(n->host, f->ref_repo, NULL, f->ref_hex, NULL, &src);
     if (rc == 0) rc = blobcache_open(n->host->blobs, f->ref_hex, f->size, &src, &fh->reader);
-    if (rc) {
-        file_handle_close(fh);
-        return rc;
-    }
-    *out = fh;
-    return 0;
+    return handle_result(fh, rc, out);
 }
 
 static int open_staged_node(const struct node *n, bool writable, struct open_file **out)
@@ -102,17 +113,10 @@ static int open_staged_node(const struct node *n, bool writable, struct open_fil
 
 static int open_archive(const struct node *n, struct open_file **out)
 {
-    struct open_file *fh = calloc(1, sizeof(*fh));
+    struct open_file *fh = new_handle(n->host, n->repo, 0);
     if (!fh) return -ENOMEM;
-    buf_init(&fh->bytes, 0);
-    fh->host = n->host;
     int rc = archive_file_open(n->host, n->repo, n->ref, n->archive, &fh->archive);
-    if (rc) {
-        free(fh);
-        return rc;
-    }
-    *out = fh;
-    return 0;
+    return handle_result(fh, rc, out);
 }
 
 int file_handle_open(const struct node *n, bool writable, struct open_file **out)
@@ -120,19 +124,11 @@ int file_handle_open(const struct node *n, bool writable, struct open_file **out
     if (n->sfile) return open_staged_node(n, writable, out);
     if (writable) return -EROFS;
     if (n->kind == NODE_ARCHIVE) return open_archive(n, out);
-    struct open_file *fh = calloc(1, sizeof(*fh));
+    struct open_file *fh = new_handle(n->host, n->repo, MANIFEST_MAX_BYTES);
     if (!fh) return -ENOMEM;
-    buf_init(&fh->bytes, MANIFEST_MAX_BYTES);
-    fh->host = n->host;
-    snprintf(fh->repo, sizeof(fh->repo), "%s", n->repo);
     int rc = n->kind == NODE_OCI_FILE && !n->entry ? oci_view_bytes(n, &fh->bytes)
                                                    : open_published(n, fh);
-    if (rc) {
-        file_handle_close(fh);
-        return rc;
-    }
-    *out = fh;
-    return 0;
+    return handle_result(fh, rc, out);
 }
 
 ssize_t file_handle_read(struct open_file *fh, char *buf, size_t size, uint64_t off)

@@ -98,13 +98,18 @@ def assert_read_only(m, ref):
 
 # -- mount(8) ---------------------------------------------------------------------------------
 
+def mount_t(m, source):
+    """`mount -t fuse.registryfs SOURCE MNT -o cache_dir=...,log_file=...`, asserted."""
+    r = m.mount(["mount", "-t", "fuse.registryfs", source, m.mountpoint,
+                 "-o", mount_options(m)])
+    assert r.returncode == 0, "%s\n%s" % (r, m.describe())
+
+
 def test_mount_t_fuse_registryfs_is_read_only(system_mount, registry, samples):
     """`mount -t fuse.registryfs URL MNT`: mount(8) passes "rw", which enables nothing."""
     ref = samples["oci"]
     m = system_mount()
-    r = m.mount(["mount", "-t", "fuse.registryfs", registry.url, m.mountpoint,
-                 "-o", mount_options(m)])
-    assert r.returncode == 0, "%s\n%s" % (r, m.describe())
+    mount_t(m, registry.url)
     assert "ro" in mount_flags(m), mount_flags(m)
     assert_read_only(m, ref)
 
@@ -140,9 +145,7 @@ def test_mount_t_of_a_storage_tree(system_mount, registry, samples):
     """SOURCE a storage tree path: docker-registry's own storage, read-only."""
     ref = samples["oci"]
     m = system_mount()
-    r = m.mount(["mount", "-t", "fuse.registryfs", registry.storage, m.mountpoint,
-                 "-o", mount_options(m)])
-    assert r.returncode == 0, "%s\n%s" % (r, m.describe())
+    mount_t(m, registry.storage)
     assert read_bytes(m.path(ref.path, "manifest.json")) == ref.obj.manifest
     assert errno_of("mkdir", m.path(ref.repo, "new-tag")) == "EROFS"
 
